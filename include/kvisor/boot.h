@@ -1,0 +1,60 @@
+/* Loading a guest kernel: Linux bzImage (boot protocol, 64-bit entry),
+ * ELF vmlinux or firmware with a PVH entry note, initrd, e820, command line. */
+#ifndef KVISOR_BOOT_H
+#define KVISOR_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_mem;
+struct vm;
+
+enum boot_entry {
+	BOOT_ENTRY_LINUX64 = 1, /* long mode, RSI = boot_params */
+	BOOT_ENTRY_PVH32 = 2,   /* 32-bit protected mode, paging off, EBX = hvm_start_info */
+};
+
+struct boot_info {
+	enum boot_entry entry;
+	uint64_t rip;
+	uint64_t arg;
+};
+
+/* e820 memory map */
+#define E820_RAM      1
+#define E820_RESERVED 2
+#define E820_ACPI     3
+#define BOOT_E820_MAX 16
+
+struct boot_e820 {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+};
+
+/* Build the e820 map of (mem): low RAM below the EBDA, the reserved
+ * BIOS/ACPI area, RAM from 1 MiB to the hole, RAM above 4 GiB.
+ * Returns the number of entries written (at most max) or -ENOSPC. */
+int boot_e820_build(const struct guest_mem *mem, struct boot_e820 *out, unsigned max);
+
+/* Read a whole file into a malloc'd buffer. 0 or -errno. */
+int boot_read_file(const char *path, uint8_t **buf, size_t *len) __attribute__((warn_unused_result));
+
+/* If (buf) is compressed (gzip, xz, lzma, zstd, lz4 frame or legacy), replace it
+ * with its decompressed contents (at most (limit) bytes). An uncompressed buffer
+ * is left alone. 0, -EINVAL (corrupt), -EFBIG (over limit) or -ENOMEM. */
+int boot_decompress(uint8_t **buf, size_t *len, size_t limit) __attribute__((warn_unused_result));
+
+/* Load vm->cfg->kernel (bzImage, or ELF with a PVH note) and vm->cfg->initrd
+ * into vm->mem, write (cmdline), the e820 map and the boot_params (Linux
+ * 64-bit entry) or hvm_start_info (PVH) that point at them and at the ACPI
+ * RSDP (rsdp_gpa), and describe how to enter the guest in (out).
+ * With vm->cfg->kernel_unpack, a bzImage whose payload kvisor can decompress
+ * is booted as its vmlinux ELF through the 64-bit entry (no decompressor runs
+ * in the guest). Every error prints one line naming the file and the problem
+ * and returns -errno (-ENOENT, -EACCES, -ENOEXEC for a corrupt image, -E2BIG
+ * for a kernel/initrd/cmdline that does not fit). */
+int boot_load(struct vm *vm, const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out)
+	__attribute__((warn_unused_result));
+
+#endif

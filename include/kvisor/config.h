@@ -1,0 +1,30 @@
+/* The user's description of a VM, filled by the command line (src/cli). */
+#ifndef KVISOR_CONFIG_H
+#define KVISOR_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum config_on_reboot { CONFIG_REBOOT_EXIT = 0, CONFIG_REBOOT_RESTART = 1 };
+enum config_tristate { CONFIG_AUTO = 0, CONFIG_ON = 1, CONFIG_OFF = 2 };
+
+#define CONFIG_DEFAULT_MEM  (256ULL << 20)
+#define CONFIG_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;     /* NULL: CONFIG_DEFAULT_CMDLINE */
+	const char *console_log; /* NULL: none */
+	uint64_t mem_size;
+	unsigned cpus;
+	enum config_on_reboot on_reboot;
+	enum config_tristate pvm_compat;
+	bool kernel_unpack;      /* boot a bzImage's payload directly (no decompressor in the guest) */
+	bool testdev;            /* firmware test port and MMIO window */
+};
+
+/* Fill (cfg) with the defaults. */
+void config_defaults(struct vm_config *cfg);
+
+#endif

@@ -1,0 +1,3 @@
+# firmware test guests (see firmware/README)
+.PHONY: firmware
+firmware:

@@ -1,0 +1,3 @@
+# default tiny guest kernel + initramfs
+.PHONY: guest
+guest:
