@@ -66,6 +66,9 @@ int vm_start(struct vm *vm) __attribute__((warn_unused_result));
  * thread; only the first request counts. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
 
+/* Drive the in-kernel irqchip input (irq) to (level). 0 or -errno. */
+int vm_irq_line(struct vm *vm, unsigned irq, int level);
+
 /* Join the vCPU threads (after a stop request) and free everything. */
 void vm_destroy(struct vm *vm);
 

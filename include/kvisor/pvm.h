@@ -1,0 +1,34 @@
+/* Compatibility layer for kvm-pvm hosts (software KVM): detection, the
+ * default command-line additions and completion of instructions that the
+ * host's emulator cannot run. Inactive on hardware KVM. */
+#ifndef KVISOR_PVM_H
+#define KVISOR_PVM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+struct kvm_cpuid2;
+
+/* True when /dev/kvm is provided by kvm_pvm (/sys/module/kvm_pvm exists). */
+bool pvm_host_detect(void);
+
+/* Decide per vm->cfg->pvm_compat whether the layer is active; sets vm->pvm. */
+int pvm_init(struct vm *vm) __attribute__((warn_unused_result));
+void pvm_destroy(struct vm *vm);
+
+/* Kernel parameters that keep Linux away from instructions the host cannot
+ * emulate, or NULL when the layer is off. */
+const char *pvm_cmdline_extra(const struct vm *vm);
+
+/* Adjust a vCPU's CPUID table for the host (e.g. hide PV features that
+ * do not work on it). No-op when the layer is off. */
+void pvm_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid);
+
+/* KVM_EXIT_INTERNAL_ERROR with suberror KVM_INTERNAL_ERROR_EMULATION:
+ * complete the instruction on the vCPU state if the layer knows it.
+ * Returns 1 if handled (resume the vCPU), 0 if not, -errno on failure. */
+int pvm_handle_emulation_failure(struct vcpu *vcpu);
+
+#endif

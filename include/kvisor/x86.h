@@ -1,0 +1,39 @@
+/* x86 vCPU state: CPUID, MSRs, FPU, LAPIC and boot-time register setup. */
+#ifndef KVISOR_X86_H
+#define KVISOR_X86_H
+
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+struct boot_info;
+struct guest_mem;
+struct kvm_cpuid2;
+
+/* Fetch KVM_GET_SUPPORTED_CPUID into vm->cpuid. */
+int x86_cpuid_init(struct vm *vm) __attribute__((warn_unused_result));
+
+/* Build vCPU (apic_id)'s CPUID from (supported): APIC IDs, topology of
+ * (nr_cpus) cores in one package, no PMU. Returns a malloc'd table or NULL. */
+struct kvm_cpuid2 *x86_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, unsigned apic_id,
+				      unsigned nr_cpus);
+
+/* Set CPUID, MSRs, FPU and LAPIC LVTs of a new vCPU. */
+int x86_vcpu_init(struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+/* Write the boot GDT and identity page tables (0-4 GiB, 2 MiB pages) into
+ * guest RAM. */
+int x86_write_boot_tables(struct guest_mem *mem) __attribute__((warn_unused_result));
+
+/* Registers for (boot): long mode with the boot GDT, or 32-bit flat
+ * protected mode for PVH. */
+int x86_set_boot_regs(struct vcpu *vcpu, const struct boot_info *boot)
+	__attribute__((warn_unused_result));
+
+/* Boot GDT selectors (Linux 64-bit boot protocol wants 0x10/0x18). */
+#define X86_GDT_CODE64 0x10
+#define X86_GDT_DATA   0x18
+#define X86_GDT_CODE32 0x20
+#define X86_GDT_TSS    0x28
+
+#endif

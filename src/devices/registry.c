@@ -1,0 +1,52 @@
+/* The device registry: every device type, in creation order. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvisor/device.h"
+#include "kvisor/log.h"
+#include "kvisor/vm.h"
+
+const struct device_type *const device_types[] = {
+	&serial8250_type,
+	&acpi_pm_type,
+	&i8042_type,
+	&testdev_type,
+	NULL,
+};
+
+int devices_create(struct vm *vm)
+{
+	for (const struct device_type *const *t = device_types; *t; t++) {
+		struct device *d;
+		int ret;
+
+		if ((*t)->wanted && !(*t)->wanted(vm->cfg))
+			continue;
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		d->type = *t;
+		ret = (*t)->create(vm, &d->state);
+		if (ret) {
+			log_err("%s: cannot create device: %s", (*t)->name, strerror(-ret));
+			free(d);
+			return ret;
+		}
+		d->next = vm->devices;
+		vm->devices = d;
+	}
+	return 0;
+}
+
+void devices_destroy(struct vm *vm)
+{
+	while (vm->devices) {
+		struct device *d = vm->devices;
+
+		vm->devices = d->next;
+		if (d->type->destroy)
+			d->type->destroy(vm, d->state);
+		free(d);
+	}
+}

@@ -1,0 +1,124 @@
+/* Guest RAM regions and the checked guest-physical -> host translator. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "kvisor/layout.h"
+#include "kvisor/mem.h"
+
+static int mem_add_region(struct guest_mem *mem, uint64_t gpa, uint64_t size)
+{
+	struct mem_region *r;
+	void *p;
+
+	if (mem->nr_regions >= MEM_MAX_REGIONS)
+		return -ENOSPC;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	/* Guest RAM is never dumped with kvisor and is a KSM candidate. */
+	madvise(p, size, MADV_DONTDUMP);
+	r = &mem->regions[mem->nr_regions++];
+	r->gpa = gpa;
+	r->size = size;
+	r->hva = p;
+	mem->ram_size += size;
+	return 0;
+}
+
+int mem_init(struct guest_mem *mem, uint64_t ram_size)
+{
+	uint64_t low;
+	int ret;
+
+	memset(mem, 0, sizeof(*mem));
+	if (ram_size < MEM_MIN_SIZE || ram_size & 0xfff)
+		return -EINVAL;
+	if (ram_size > (1ULL << 46))
+		return -EINVAL;
+	low = ram_size < LAYOUT_MMIO_HOLE_GPA ? ram_size : LAYOUT_MMIO_HOLE_GPA;
+	ret = mem_add_region(mem, 0, low);
+	if (!ret && ram_size > low)
+		ret = mem_add_region(mem, LAYOUT_MMIO_HOLE_END, ram_size - low);
+	if (ret)
+		mem_destroy(mem);
+	return ret;
+}
+
+void mem_destroy(struct guest_mem *mem)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++)
+		munmap(mem->regions[i].hva, mem->regions[i].size);
+	memset(mem, 0, sizeof(*mem));
+}
+
+void *mem_gpa_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	uint64_t last;
+
+	if (len == 0)
+		len = 1;
+	if (__builtin_add_overflow(gpa, len - 1, &last))
+		return NULL;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct mem_region *r = &mem->regions[i];
+
+		/* r->size > 0, so r->gpa + r->size - 1 cannot overflow for mapped RAM. */
+		if (gpa >= r->gpa && last <= r->gpa + (r->size - 1))
+			return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len)
+{
+	void *p = mem_gpa_ptr(mem, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *p = mem_gpa_ptr(mem, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+int mem_read_str(const struct guest_mem *mem, uint64_t gpa, char *dst, size_t max)
+{
+	size_t i;
+
+	if (max == 0)
+		return -EINVAL;
+	/* Byte by byte: the string may end right before the end of a region. */
+	for (i = 0; i + 1 < max; i++) {
+		const char *p = mem_gpa_ptr(mem, gpa + i, 1);
+
+		if (!p || gpa + i < gpa) {
+			dst[0] = '\0';
+			return -EFAULT;
+		}
+		dst[i] = *p;
+		if (!*p)
+			return (int)i;
+	}
+	dst[i] = '\0';
+	return (int)i;
+}
+
+uint64_t mem_low_size(const struct guest_mem *mem)
+{
+	return mem->nr_regions ? mem->regions[0].size : 0;
+}
+
+uint64_t mem_high_size(const struct guest_mem *mem)
+{
+	return mem->nr_regions > 1 ? mem->regions[1].size : 0;
+}

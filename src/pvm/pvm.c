@@ -1,0 +1,143 @@
+/* kvm-pvm compatibility layer: detection, command-line additions, CPUID
+ * filtering and completion of instructions the host's emulator rejects. */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kvisor/config.h"
+#include "kvisor/log.h"
+#include "kvisor/pvm.h"
+#include "kvisor/vcpu.h"
+#include "kvisor/vm.h"
+
+struct pvm_state {
+	unsigned long long completed; /* instructions completed for the guest */
+};
+
+#define PVM_SYSFS "/sys/module/kvm_pvm"
+
+/* Keep Linux away from instructions kvm-pvm does not emulate at CPL0
+ * (XSAVE family, FSGSBASE, PCID/INVPCID, POPCNT, SMAP's CLAC/STAC, RDPID). */
+#define PVM_CMDLINE "noxsave nofsgsbase nopcid noinvpcid clearcpuid=popcnt,smap,smep,rdpid " \
+	"mitigations=off"
+
+bool pvm_host_detect(void)
+{
+	return access(PVM_SYSFS, F_OK) == 0;
+}
+
+int pvm_init(struct vm *vm)
+{
+	bool on;
+
+	switch (vm->cfg->pvm_compat) {
+	case CONFIG_ON:
+		on = true;
+		break;
+	case CONFIG_OFF:
+		on = false;
+		break;
+	default:
+		on = pvm_host_detect();
+		break;
+	}
+	if (!on)
+		return 0;
+	vm->pvm = calloc(1, sizeof(*vm->pvm));
+	if (!vm->pvm)
+		return -ENOMEM;
+	log_debug("kvm-pvm compatibility layer active");
+	return 0;
+}
+
+void pvm_destroy(struct vm *vm)
+{
+	free(vm->pvm);
+	vm->pvm = NULL;
+}
+
+const char *pvm_cmdline_extra(const struct vm *vm)
+{
+	return vm->pvm ? PVM_CMDLINE : NULL;
+}
+
+#define KVM_CPUID_FEATURES_LEAF 0x40000001
+#define KVM_FEATURE_PV_UNHALT      7
+#define KVM_FEATURE_PV_SEND_IPI    11
+#define KVM_FEATURE_PV_SCHED_YIELD 13
+
+void pvm_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid)
+{
+	if (!vm->pvm)
+		return;
+	/* PV send-IPI and friends use VMCALL, which spins forever on kvm-pvm. */
+	for (unsigned i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == KVM_CPUID_FEATURES_LEAF)
+			e->eax &= ~((1u << KVM_FEATURE_PV_UNHALT) | (1u << KVM_FEATURE_PV_SEND_IPI) |
+				    (1u << KVM_FEATURE_PV_SCHED_YIELD));
+	}
+}
+
+static int pvm_skip(struct vcpu *vcpu, unsigned len)
+{
+	struct kvm_regs r;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0)
+		return -errno;
+	r.rip += len;
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &r) < 0)
+		return -errno;
+	return 1;
+}
+
+static int pvm_inject_bp(struct vcpu *vcpu)
+{
+	struct kvm_vcpu_events ev;
+	int ret = pvm_skip(vcpu, 1); /* #BP is a trap: RIP after the INT3 */
+
+	if (ret < 0)
+		return ret;
+	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	/* "pending" is dropped without EXCEPTION_PAYLOAD here: use injected. */
+	ev.exception.injected = 1;
+	ev.exception.pending = 0;
+	ev.exception.nr = 3;
+	ev.exception.has_error_code = 0;
+	ev.flags = 0;
+	if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	return 1;
+}
+
+int pvm_handle_emulation_failure(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	const uint8_t *insn;
+	int ret;
+
+	if (!vcpu->vm->pvm || run->emulation_failure.ndata < 3 ||
+	    !(run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES))
+		return 0;
+	if (run->emulation_failure.insn_size == 0)
+		return 0;
+	insn = run->emulation_failure.insn_bytes;
+	switch (insn[0]) {
+	case 0xcc: /* int3 */
+		ret = pvm_inject_bp(vcpu);
+		break;
+	case 0x9b: /* fwait: no x87 exceptions are ever pending here */
+		ret = pvm_skip(vcpu, 1);
+		break;
+	default:
+		return 0;
+	}
+	if (ret > 0)
+		__atomic_add_fetch(&vcpu->vm->pvm->completed, 1, __ATOMIC_RELAXED);
+	return ret;
+}
