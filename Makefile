@@ -36,7 +36,7 @@ $(BUILD)/kvisor: $(MAIN_OBJ) $(BUILD)/libkvisor.a
 
 $(BUILD)/tests/check_%: tests/unit/check_%.c $(BUILD)/libkvisor.a tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) -Itests/unit -o $@ $< \
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) -Itests/unit -include check.h -o $@ $< \
 		$(BUILD)/libkvisor.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs check)
 
 setup:

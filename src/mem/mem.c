@@ -99,9 +99,12 @@ int mem_read_str(const struct guest_mem *mem, uint64_t gpa, char *dst, size_t ma
 		return -EINVAL;
 	/* Byte by byte: the string may end right before the end of a region. */
 	for (i = 0; i + 1 < max; i++) {
-		const char *p = mem_gpa_ptr(mem, gpa + i, 1);
+		const char *p = NULL;
+		uint64_t a;
 
-		if (!p || gpa + i < gpa) {
+		if (!__builtin_add_overflow(gpa, i, &a))
+			p = mem_gpa_ptr(mem, a, 1);
+		if (!p) {
 			dst[0] = '\0';
 			return -EFAULT;
 		}

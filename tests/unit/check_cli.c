@@ -1,0 +1,143 @@
+/* Unit tests of command-line parsing: sizes, counts, choices, errors. */
+#include <errno.h>
+#include <stdint.h>
+
+#include "kvisor/cli.h"
+#include "kvisor/config.h"
+#include "kvisor/log.h"
+
+START_TEST(test_sizes)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(cli_parse_size("256M", &v), 0);
+	ck_assert_uint_eq(v, 256ULL << 20);
+	ck_assert_int_eq(cli_parse_size("256", &v), 0);
+	ck_assert_uint_eq(v, 256ULL << 20);
+	ck_assert_int_eq(cli_parse_size("1G", &v), 0);
+	ck_assert_uint_eq(v, 1ULL << 30);
+	ck_assert_int_eq(cli_parse_size("2GiB", &v), 0);
+	ck_assert_uint_eq(v, 2ULL << 30);
+	ck_assert_int_eq(cli_parse_size("65536k", &v), 0);
+	ck_assert_uint_eq(v, 64ULL << 20);
+	ck_assert_int_eq(cli_parse_size("1T", &v), 0);
+	ck_assert_uint_eq(v, 1ULL << 40);
+	ck_assert_int_eq(cli_parse_size("", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("abc", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("-1M", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("0", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("12X", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("1MM", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("99999999999999999999", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size("17592186044416T", &v), -EINVAL);
+	ck_assert_int_eq(cli_parse_size(NULL, &v), -EINVAL);
+}
+END_TEST
+
+static int parse(struct vm_config *cfg, enum cli_command *cmd, int argc, char **argv)
+{
+	config_defaults(cfg);
+	return cli_parse(argc, argv, cfg, cmd);
+}
+
+START_TEST(test_run_options)
+{
+	char *argv[] = { "kvisor", "run", "--kernel", "k", "--initrd", "i", "--mem", "1G", "--cpus",
+			 "4", "--cmdline", "quiet", "--on-reboot", "restart", "--pvm-compat", "off",
+			 "--kernel-unpack", "off", "--testdev", "--console-log", "log" };
+	struct vm_config cfg;
+	enum cli_command cmd;
+
+	ck_assert_int_eq(parse(&cfg, &cmd, 21, argv), 0);
+	ck_assert_int_eq(cmd, CLI_RUN);
+	ck_assert_str_eq(cfg.kernel, "k");
+	ck_assert_str_eq(cfg.initrd, "i");
+	ck_assert_str_eq(cfg.cmdline, "quiet");
+	ck_assert_str_eq(cfg.console_log, "log");
+	ck_assert_uint_eq(cfg.mem_size, 1ULL << 30);
+	ck_assert_uint_eq(cfg.cpus, 4);
+	ck_assert_int_eq(cfg.on_reboot, CONFIG_REBOOT_RESTART);
+	ck_assert_int_eq(cfg.pvm_compat, CONFIG_OFF);
+	ck_assert(!cfg.kernel_unpack);
+	ck_assert(cfg.testdev);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	char *argv[] = { "kvisor", "run", "--kernel=k" };
+	struct vm_config cfg;
+	enum cli_command cmd;
+
+	ck_assert_int_eq(parse(&cfg, &cmd, 3, argv), 0);
+	ck_assert_uint_eq(cfg.mem_size, CONFIG_DEFAULT_MEM);
+	ck_assert_uint_eq(cfg.cpus, 1);
+	ck_assert_ptr_null(cfg.cmdline);
+	ck_assert_int_eq(cfg.pvm_compat, CONFIG_AUTO);
+	ck_assert(cfg.kernel_unpack);
+	ck_assert(!cfg.testdev);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+	static char *bad[][4] = {
+		{ "kvisor", "run", "--bogus", NULL },
+		{ "kvisor", "run", "--mem", "1K" },
+		{ "kvisor", "run", "--mem", "abc" },
+		{ "kvisor", "run", "--mem", "16387K" },
+		{ "kvisor", "run", "--cpus", "0" },
+		{ "kvisor", "run", "--cpus", "x" },
+		{ "kvisor", "run", "--on-reboot", "maybe" },
+		{ "kvisor", "run", "--pvm-compat", "yes" },
+		{ "kvisor", "run", "--kernel", NULL },
+		{ "kvisor", "fly", NULL, NULL },
+		{ "kvisor", "run", "extra", NULL },
+		{ "kvisor", "run", NULL, NULL },
+	};
+	struct vm_config cfg;
+	enum cli_command cmd;
+
+	log_threshold = -1; /* keep the expected error lines out of the test log */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int argc = 0;
+
+		while (argc < 4 && bad[i][argc])
+			argc++;
+		ck_assert_msg(parse(&cfg, &cmd, argc, bad[i]) == -EINVAL, "case %zu accepted", i);
+	}
+	ck_assert_int_eq(parse(&cfg, &cmd, 1, bad[0]), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_help_version)
+{
+	char *h[] = { "kvisor", "--help" }, *v[] = { "kvisor", "--version" };
+	char *rh[] = { "kvisor", "run", "--help" };
+	struct vm_config cfg;
+	enum cli_command cmd;
+
+	ck_assert_int_eq(parse(&cfg, &cmd, 2, h), 0);
+	ck_assert_int_eq(cmd, CLI_HELP);
+	ck_assert_int_eq(parse(&cfg, &cmd, 2, v), 0);
+	ck_assert_int_eq(cmd, CLI_VERSION);
+	ck_assert_int_eq(parse(&cfg, &cmd, 3, rh), 0);
+	ck_assert_int_eq(cmd, CLI_HELP);
+}
+END_TEST
+
+static Suite *unit_suite(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc = tcase_create("args");
+
+	tcase_add_test(tc, test_sizes);
+	tcase_add_test(tc, test_run_options);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_help_version);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+#include "unit.h"
