@@ -1,0 +1,234 @@
+/* Linux bzImage (Documentation/x86/boot.rst): setup header checks, the zero
+ * page, and loading either the protected-mode kernel or, unpacked on the
+ * host, the vmlinux in its payload (the emulated decompressor costs ~25 s). */
+#include <asm/bootparam.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "boot_priv.h"
+#include "kvisor/layout.h"
+#include "kvisor/log.h"
+#include "kvisor/mem.h"
+
+#define BOOT_HDR_OFF     0x1f1
+#define BOOT_HDR_END     (BOOT_HDR_OFF + sizeof(struct setup_header))
+#define BOOT_FLAG        0xaa55
+#define BOOT_HDRS        0x53726448 /* "HdrS" */
+#define BOOT_LOADER_ANY  0xff
+#define BOOT_ENTRY64_OFF 0x200
+#define BOOT_INITRD_MAX  0x37ffffffULL /* initrd_addr_max before protocol 2.03 */
+
+_Static_assert(sizeof(struct boot_params) == 4096, "zero page is one page");
+_Static_assert(BOOT_HDR_END <= 0x290, "setup header inside the zero page");
+
+static uint32_t boot_rd32(const uint8_t *p)
+{
+	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static double boot_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Copy the setup header into the zero page and check what the 64-bit entry
+ * needs; (*setup_len) is the size of the real-mode part of the file. */
+static int boot_bz_header(struct boot_kernel *k, size_t *setup_len)
+{
+	struct setup_header *hdr = &k->zp->hdr;
+	const uint8_t *b = k->buf;
+	size_t hdr_end, sects;
+
+	if (k->len < 0x206) {
+		log_err("kernel %s: truncated setup header", k->path);
+		return -ENOEXEC;
+	}
+	if ((b[0x1fe] | b[0x1ff] << 8) != BOOT_FLAG || boot_rd32(b + 0x202) != BOOT_HDRS) {
+		log_err("kernel %s: not a bzImage (no boot flag or HdrS signature)", k->path);
+		return -ENOEXEC;
+	}
+	/* The header ends where the jump at 0x200 lands. */
+	hdr_end = 0x202 + (size_t)b[0x201];
+	if (hdr_end > k->len) {
+		log_err("kernel %s: truncated setup header", k->path);
+		return -ENOEXEC;
+	}
+	memcpy(hdr, b + BOOT_HDR_OFF, (hdr_end < BOOT_HDR_END ? hdr_end : BOOT_HDR_END) - BOOT_HDR_OFF);
+	if (hdr->version < 0x206) {
+		log_err("kernel %s: boot protocol %u.%02u is too old", k->path, hdr->version >> 8,
+			hdr->version & 0xff);
+		return -ENOEXEC;
+	}
+	if (hdr->version < 0x20c || !(hdr->xloadflags & XLF_KERNEL_64)) {
+		log_err("kernel %s: no 64-bit entry point (boot protocol %u.%02u)", k->path,
+			hdr->version >> 8, hdr->version & 0xff);
+		return -ENOEXEC;
+	}
+	sects = hdr->setup_sects ? hdr->setup_sects : 4;
+	*setup_len = (sects + 1) * 512;
+	if (*setup_len + BOOT_ENTRY64_OFF >= k->len) {
+		log_err("kernel %s: setup_sects %zu beyond the end of the file", k->path, sects);
+		return -ENOEXEC;
+	}
+	if (hdr_end > *setup_len) {
+		log_err("kernel %s: setup header longer than the setup code", k->path);
+		return -ENOEXEC;
+	}
+	/* syssize counts 16-byte paragraphs of the protected-mode part. */
+	if ((uint64_t)hdr->syssize * 16 > k->len - *setup_len + 15) {
+		log_err("kernel %s: truncated (%llu bytes of kernel, header says %llu)", k->path,
+			(unsigned long long)(k->len - *setup_len),
+			(unsigned long long)hdr->syssize * 16);
+		return -ENOEXEC;
+	}
+	k->cmdline_max = hdr->cmdline_size;
+	k->initrd_top = (hdr->initrd_addr_max ? hdr->initrd_addr_max : BOOT_INITRD_MAX) + 1ULL;
+	return 0;
+}
+
+/* The decompressor runs at max(load address aligned up, pref_address) and
+ * needs init_size bytes from there (arch/x86/boot/compressed/head_64.S). */
+static int boot_bz_place(const struct guest_mem *mem, struct boot_kernel *k, size_t pm_len)
+{
+	const struct setup_header *hdr = &k->zp->hdr;
+	uint64_t start = LAYOUT_BZIMAGE_GPA, align = hdr->kernel_alignment;
+	uint64_t need = hdr->init_size > pm_len ? hdr->init_size : pm_len;
+
+	if (hdr->relocatable_kernel && align && !(align & (align - 1)) && align <= (1ULL << 30))
+		start = (start + align - 1) & ~(align - 1);
+	if (hdr->pref_address > start)
+		start = hdr->pref_address;
+	if (__builtin_add_overflow(start, need, &k->end) || k->end > mem_low_size(mem)) {
+		log_err("kernel %s: needs %llu MiB from %#llx, more than the %llu MiB of RAM below 3 GiB",
+			k->path, BOOT_MIB(need + (1 << 20) - 1), (unsigned long long)start,
+			BOOT_MIB(mem_low_size(mem)));
+		return -E2BIG;
+	}
+	if (mem_write(mem, LAYOUT_BZIMAGE_GPA, k->buf + (k->len - pm_len), pm_len)) {
+		log_err("kernel %s: %zu bytes do not fit in RAM", k->path, pm_len);
+		return -E2BIG;
+	}
+	k->entry = LAYOUT_BZIMAGE_GPA + BOOT_ENTRY64_OFF;
+	return 0;
+}
+
+/* Decompress the payload and load its vmlinux. (*done) stays false when
+ * the payload format is unknown: the guest's decompressor will handle it. */
+static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, size_t pm_len,
+			  bool *done)
+{
+	const struct setup_header *hdr = &k->zp->hdr;
+	uint8_t *payload = k->buf + (k->len - pm_len) + hdr->payload_offset;
+	size_t plen = hdr->payload_length, vlen = 0;
+	enum boot_comp comp;
+	struct timespec t0;
+	double dec_ms = 0;
+	uint32_t expect = 0;
+	uint8_t *vm = NULL;
+	int ret;
+
+	if (hdr->payload_offset > pm_len || plen > pm_len - hdr->payload_offset || plen < 4) {
+		log_err("kernel %s: corrupt payload (outside the image)", k->path);
+		return -ENOEXEC;
+	}
+	comp = boot_comp_detect(payload, plen);
+	if (comp == BOOT_COMP_NONE && boot_rd32(payload) != 0x464c457f) {
+		log_debug("kernel %s: payload format unknown, the guest decompresses it", k->path);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (comp != BOOT_COMP_NONE) {
+		/* The kernel build appends the uncompressed size (size_append). */
+		expect = boot_rd32(payload + plen - 4);
+		ret = boot_decompress_mem(payload, plen - 4, mem->ram_size, &vm, &vlen);
+		dec_ms = boot_ms_since(&t0);
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret == -EFBIG) {
+			log_err("kernel %s: payload larger than RAM once decompressed", k->path);
+			return -E2BIG;
+		}
+		if (ret || vlen != expect) {
+			log_err("kernel %s: corrupt payload (%s)", k->path, boot_comp_name(comp));
+			free(vm);
+			return -ENOEXEC;
+		}
+	}
+	if (!vm)
+		vlen = plen; /* an uncompressed vmlinux */
+	ret = boot_elf_load_vmlinux(mem, k->path, vm ? vm : payload, vlen, &k->entry, &k->end);
+	free(vm);
+	if (ret)
+		return ret;
+	log_debug("kernel %s: unpacked %s payload, %zu -> %zu bytes, decompressed in %.1f ms, "
+		  "loaded in %.1f ms, entry %#llx", k->path, boot_comp_name(comp), plen, vlen,
+		  dec_ms, boot_ms_since(&t0) - dec_ms, (unsigned long long)k->entry);
+	*done = true;
+	return 0;
+}
+
+int boot_bzimage_load(const struct guest_mem *mem, struct boot_kernel *k, bool unpack)
+{
+	size_t setup_len;
+	bool done = false;
+	int ret;
+
+	ret = boot_bz_header(k, &setup_len);
+	if (ret)
+		return ret;
+	if (unpack && k->zp->hdr.payload_length) {
+		ret = boot_bz_unpack(mem, k, k->len - setup_len, &done);
+		if (ret || done)
+			return ret;
+	}
+	ret = boot_bz_place(mem, k, k->len - setup_len);
+	if (!ret)
+		log_debug("kernel %s: bzImage protocol %u.%02u, %zu bytes at %#llx", k->path,
+			  k->zp->hdr.version >> 8, k->zp->hdr.version & 0xff, k->len - setup_len,
+			  LAYOUT_BZIMAGE_GPA);
+	return ret;
+}
+
+/* Like Firecracker for a vmlinux: the header fields the kernel reads. */
+void boot_zp_scratch(struct boot_params *zp)
+{
+	memset(zp, 0, sizeof(*zp));
+	zp->hdr.boot_flag = BOOT_FLAG;
+	zp->hdr.header = BOOT_HDRS;
+	zp->hdr.version = 0x020f;
+	zp->hdr.loadflags = LOADED_HIGH;
+	zp->hdr.kernel_alignment = 0x01000000;
+	zp->hdr.cmdline_size = LAYOUT_CMDLINE_MAX - 1;
+	zp->hdr.initrd_addr_max = BOOT_INITRD_MAX;
+}
+
+void boot_zp_finish(struct boot_params *zp, const struct boot_e820 *e820, unsigned nr,
+		    uint64_t initrd_gpa, uint64_t initrd_size, uint64_t rsdp_gpa)
+{
+	struct setup_header *hdr = &zp->hdr;
+
+	hdr->type_of_loader = BOOT_LOADER_ANY;
+	hdr->loadflags |= LOADED_HIGH;
+	hdr->vid_mode = 0xffff; /* "normal" */
+	hdr->cmd_line_ptr = (uint32_t)LAYOUT_CMDLINE_GPA;
+	zp->ext_cmd_line_ptr = (uint32_t)(LAYOUT_CMDLINE_GPA >> 32);
+	hdr->ramdisk_image = (uint32_t)initrd_gpa;
+	hdr->ramdisk_size = (uint32_t)initrd_size;
+	zp->ext_ramdisk_image = (uint32_t)(initrd_gpa >> 32);
+	zp->ext_ramdisk_size = (uint32_t)(initrd_size >> 32);
+	if (nr > E820_MAX_ENTRIES_ZEROPAGE)
+		nr = E820_MAX_ENTRIES_ZEROPAGE;
+	for (unsigned i = 0; i < nr; i++) {
+		zp->e820_table[i].addr = e820[i].addr;
+		zp->e820_table[i].size = e820[i].size;
+		zp->e820_table[i].type = e820[i].type;
+	}
+	zp->e820_entries = (uint8_t)nr;
+	if (rsdp_gpa && hdr->version >= 0x020e)
+		zp->acpi_rsdp_addr = rsdp_gpa;
+}
