@@ -123,8 +123,8 @@ static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, si
 			  bool *done)
 {
 	const struct setup_header *hdr = &k->zp->hdr;
-	uint8_t *payload = k->buf + (k->len - pm_len) + hdr->payload_offset;
 	size_t plen = hdr->payload_length, vlen = 0;
+	uint8_t *payload;
 	enum boot_comp comp;
 	struct timespec t0;
 	double dec_ms = 0;
@@ -136,6 +136,7 @@ static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, si
 		log_err("kernel %s: corrupt payload (outside the image)", k->path);
 		return -ENOEXEC;
 	}
+	payload = k->buf + (k->len - pm_len) + hdr->payload_offset;
 	comp = boot_comp_detect(payload, plen);
 	if (comp == BOOT_COMP_NONE && boot_rd32(payload) != 0x464c457f) {
 		log_debug("kernel %s: payload format unknown, the guest decompresses it", k->path);
@@ -213,6 +214,7 @@ void boot_zp_finish(struct boot_params *zp, const struct boot_e820 *e820, unsign
 	struct setup_header *hdr = &zp->hdr;
 
 	hdr->type_of_loader = BOOT_LOADER_ANY;
+	hdr->setup_data = 0; /* the loader's list, whatever the file says */
 	hdr->loadflags |= LOADED_HIGH;
 	hdr->vid_mode = 0xffff; /* "normal" */
 	hdr->cmd_line_ptr = (uint32_t)LAYOUT_CMDLINE_GPA;
