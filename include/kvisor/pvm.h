@@ -31,4 +31,16 @@ void pvm_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid);
  * Returns 1 if handled (resume the vCPU), 0 if not, -errno on failure. */
 int pvm_handle_emulation_failure(struct vcpu *vcpu);
 
+/* Per-vCPU state (NULL when the layer is off). */
+int pvm_vcpu_init(struct vcpu *vcpu) __attribute__((warn_unused_result));
+void pvm_vcpu_destroy(struct vcpu *vcpu);
+
+/* KVM_EXIT_DEBUG: 1 if the layer consumed it, 0 if not, -errno. */
+int pvm_handle_debug(struct vcpu *vcpu);
+
+/* Called by a vCPU thread after port exits: notices (rate-limited) when the
+ * guest sets or changes its #PF handler or syscall entry and re-arms the
+ * syscall fix-up. Cheap when nothing is due. */
+void pvm_poll(struct vcpu *vcpu);
+
 #endif

@@ -20,6 +20,7 @@
 int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu)
 {
 	void *run;
+	int ret;
 
 	memset(vcpu, 0, sizeof(*vcpu));
 	vcpu->vm = vm;
@@ -39,7 +40,8 @@ int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu)
 		return -err;
 	}
 	vcpu->run = run;
-	return x86_vcpu_init(vcpu);
+	ret = pvm_vcpu_init(vcpu);
+	return ret ? ret : x86_vcpu_init(vcpu);
 }
 
 int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *boot)
@@ -53,6 +55,7 @@ void vcpu_destroy(struct vcpu *vcpu)
 		munmap(vcpu->run, vcpu->vm->run_size);
 	if (vcpu->fd > 0)
 		close(vcpu->fd);
+	pvm_vcpu_destroy(vcpu);
 	vcpu->run = NULL;
 	vcpu->fd = -1;
 }
@@ -85,6 +88,8 @@ static int vcpu_exit_io(struct vcpu *vcpu)
 					"vcpu%u: unclaimed port %s 0x%x size %u", vcpu->id,
 					out ? "write" : "read", run->io.port, run->io.size);
 	}
+	if (vcpu->pvm)
+		pvm_poll(vcpu);
 	return 0;
 }
 
@@ -173,7 +178,20 @@ static int vcpu_exit_internal(struct vcpu *vcpu)
 	return vcpu_fatal(vcpu, "KVM internal error, suberror %u", run->internal.suberror);
 }
 
+static int vcpu_exit_debug(struct vcpu *vcpu)
+{
+	int ret = pvm_handle_debug(vcpu);
+
+	if (ret > 0)
+		return 0;
+	if (ret < 0)
+		return vcpu_fatal(vcpu, "debug exit: %s", strerror(-ret));
+	return vcpu_fatal(vcpu, "unexpected debug exit at 0x%llx",
+			  (unsigned long long)vcpu->run->debug.arch.pc);
+}
+
 static const vcpu_exit_fn vcpu_exit_table[] = {
+	[KVM_EXIT_DEBUG] = vcpu_exit_debug,
 	[KVM_EXIT_IO] = vcpu_exit_io,
 	[KVM_EXIT_MMIO] = vcpu_exit_mmio,
 	[KVM_EXIT_HLT] = vcpu_exit_hlt,

@@ -12,10 +12,8 @@
 #include "kvisor/pvm.h"
 #include "kvisor/vcpu.h"
 #include "kvisor/vm.h"
+#include "pvm_priv.h"
 
-struct pvm_state {
-	unsigned long long completed; /* instructions completed for the guest */
-};
 
 #define PVM_SYSFS "/sys/module/kvm_pvm"
 
@@ -53,8 +51,39 @@ int pvm_init(struct vm *vm)
 	return 0;
 }
 
+int pvm_vcpu_init(struct vcpu *vcpu)
+{
+	if (!vcpu->vm->pvm)
+		return 0;
+	vcpu->pvm = calloc(1, sizeof(*vcpu->pvm));
+	return vcpu->pvm ? 0 : -ENOMEM;
+}
+
+void pvm_vcpu_destroy(struct vcpu *vcpu)
+{
+	free(vcpu->pvm);
+	vcpu->pvm = NULL;
+}
+
+int pvm_handle_debug(struct vcpu *vcpu)
+{
+	return pvm_syscall_debug_exit(vcpu);
+}
+
+void pvm_poll(struct vcpu *vcpu)
+{
+	int ret = pvm_syscall_poll(vcpu);
+
+	if (ret)
+		log_warn("vcpu%u: syscall fix-up: %s", vcpu->id, strerror(-ret));
+}
+
 void pvm_destroy(struct vm *vm)
 {
+	if (vm->pvm)
+		log_debug("kvm-pvm layer: %llu syscalls fixed, %llu page faults stepped, "
+			  "%llu instructions completed", vm->pvm->syscalls, vm->pvm->stepped,
+			  vm->pvm->completed);
 	free(vm->pvm);
 	vm->pvm = NULL;
 }
