@@ -36,6 +36,11 @@ $(FW_DIR)/%.elf: $(FW_DIR)/obj/firmware/%.c.o $(FW_LIB_OBJS) firmware/lib/fw.lds
 # Minimal raw-KVM VMM for tools/bench/exits (host program, no libkvisor).
 bench-tools: $(BUILD)/tools/bare_exit
 
+.PHONY: clean-bench-tools
+clean: clean-bench-tools
+clean-bench-tools:
+	rm -f $(BUILD)/tools/bare_exit
+
 $(BUILD)/tools/bare_exit: tools/bench/bare_exit.c include/kvisor/testdev.h include/kvisor/layout.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g $(CFLAGS_WARN) -Iinclude -D_GNU_SOURCE -o $@ $<
