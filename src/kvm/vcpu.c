@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvisor/boot.h"
@@ -221,6 +222,14 @@ void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	if (vcpu->id == 0) {
+		struct timespec ts;
+
+		/* For tools/bench/boot: exec-to-first-KVM_RUN on one clock. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		log_debug("vcpu0: first KVM_RUN at monotonic %.3f ms",
+			  ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+	}
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
