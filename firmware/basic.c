@@ -8,6 +8,36 @@
 #define SCRATCH (LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_SCRATCH)
 #define COUNT   (LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_COUNT)
 
+/* String I/O: one exit carries several elements (kvm_run io.count). */
+static void test_string_io(void)
+{
+	static const char line[] = "basic: rep outsb\r\n";
+	struct testdev_msg m[2] = {
+		{ .magic = TESTDEV_MAGIC, .type = TESTDEV_SYNC, .arg = 5,
+		  .msg_gpa = (uintptr_t)"rep outsl 1" },
+		{ .magic = TESTDEV_MAGIC, .type = TESTDEV_SYNC, .arg = 6,
+		  .msg_gpa = (uintptr_t)"rep outsl 2" },
+	};
+	uint32_t addrs[2] = { (uint32_t)(uintptr_t)&m[0], (uint32_t)(uintptr_t)&m[1] };
+	uint8_t buf[32];
+	const void *src;
+	void *dst;
+	size_t n;
+
+	src = line;
+	n = sizeof(line) - 1;
+	asm volatile("rep outsb" : "+S"(src), "+c"(n) : "d"(LAYOUT_COM1_PORT) : "memory");
+	src = addrs;
+	n = 2;
+	asm volatile("rep outsl" : "+S"(src), "+c"(n) : "d"(LAYOUT_TESTDEV_PORT) : "memory");
+	memset(buf, 0, sizeof(buf));
+	dst = buf;
+	n = sizeof(buf) / 4;
+	asm volatile("rep insl" : "+D"(dst), "+c"(n) : "d"(UNCLAIMED_PORT) : "memory");
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		FW_ASSERT_EQ(buf[i], 0xff);
+}
+
 static void test_ports(void)
 {
 	FW_ASSERT_EQ(inb(UNCLAIMED_PORT), 0xff);
@@ -109,6 +139,8 @@ void main(void)
 	fw_sync(3, "mmio");
 	test_start_info();
 	fw_sync(4, "start info");
+	test_string_io();
+	fw_sync(7, "string io");
 	fw_printf("basic: powering off\n");
 	fw_poweroff();
 }

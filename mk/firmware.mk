@@ -7,7 +7,8 @@ FW_DIR     := $(BUILD)/firmware
 FW_CFLAGS  := -std=gnu11 -ffreestanding -nostdlib -nostdinc -fno-pic -fno-pie \
 	-fno-stack-protector -mno-red-zone -mgeneral-regs-only -static -O2 -g \
 	-fno-asynchronous-unwind-tables -fno-omit-frame-pointer \
-	-Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wundef -Wno-unused-parameter -Werror \
+	-Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wundef \
+	-Wno-unused-parameter -Werror \
 	-Iinclude -Ifirmware/lib -MMD -MP
 FW_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,firmware/lib/fw.lds -Wl,--build-id=none \
 	-Wl,-z,noexecstack -Wl,--no-warn-rwx-segments

@@ -3,6 +3,7 @@
  * and identity page tables (0-4 GiB, 2 MiB pages, user-accessible). */
 
 /* Selectors: keep in sync with fw.h. */
+#define KERNEL_CS32 0x08
 #define KERNEL_CS 0x10
 #define KERNEL_DS 0x18
 
@@ -83,12 +84,70 @@ fw_entry64:
 	call main
 	call fw_done
 
+/* Application processors: the INIT/SIPI trampoline (copied below 1 MiB by
+ * fw_smp_start, runs in real mode at CS:0) loads our GDT and enters
+ * protected mode; fw_ap_entry32 then takes the same path as the BSP onto
+ * the page tables the BSP built, and the stack in fw_ap_stack. */
+	.section .rodata
+	.code16
+	.globl fw_ap_tramp, fw_ap_tramp_end
+fw_ap_tramp:
+	cli
+	movw %cs, %ax
+	movw %ax, %ds
+	lgdtl fw_ap_gdt_desc - fw_ap_tramp
+	movl %cr0, %eax
+	orl $1, %eax
+	movl %eax, %cr0
+	ljmpl $KERNEL_CS32, $fw_ap_entry32
+	.balign 8
+	.word 0
+fw_ap_gdt_desc:
+	.word fw_gdt_end - fw_gdt - 1
+	.long fw_gdt
+fw_ap_tramp_end:
+
+	.section .text.entry, "ax", @progbits
+	.code32
+fw_ap_entry32:
+	movl $KERNEL_DS, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl %cr4, %eax
+	orl $CR4_PAE, %eax
+	movl %eax, %cr4
+	movl $fw_pml4, %eax
+	movl %eax, %cr3
+	movl $MSR_EFER, %ecx
+	rdmsr
+	orl $EFER_LME, %eax
+	wrmsr
+	movl $CR0_PE_MP_ET_NE_WP_PG, %eax
+	movl %eax, %cr0
+	ljmp $KERNEL_CS, $fw_ap_entry64
+
+	.code64
+fw_ap_entry64:
+	movl $KERNEL_DS, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl %eax, %fs
+	movl %eax, %gs
+	movq fw_ap_stack(%rip), %rsp
+	xorl %ebp, %ebp
+	call fw_ap_start
+1:	cli
+	hlt
+	jmp 1b
+
 	.data
 	.balign 16
 	/* 0x08 32-bit kernel code, 0x10 64-bit kernel code, 0x18 kernel data,
 	 * 0x20 32-bit user code, 0x28 user data, 0x30 64-bit user code,
 	 * 0x40 64-bit TSS (16 bytes, filled in by fw_lib_init). */
-	.globl fw_gdt
+	.globl fw_gdt, fw_gdt_end
 fw_gdt:
 	.quad 0
 	.quad 0x00cf9a000000ffff

@@ -261,7 +261,24 @@ uint64_t fw_user_call(fw_user_fn fn, uint64_t arg);
 /* How the last fw_user_call came back: FW_VEC_USER_RET, 6 (#UD) or 13 (#GP). */
 extern unsigned fw_user_ret_vector;
 
+/* lib/acpi.c: the ACPI table with signature sig (checksum checked) or NULL;
+ * the APIC IDs of the enabled processors in the MADT (their count is
+ * returned; at most max are stored). Malformed tables fail the test. */
+const void *fw_acpi_table(const char *sig);
+unsigned fw_acpi_cpus(uint8_t *apic_ids, unsigned max);
+
+/* lib/smp.c: start every processor of apic_ids[0..n) except the caller's,
+ * one at a time; each runs fn(index) (index 1.. in start order) at CPL0 on
+ * its own stack, then halts. Returns the number started; a processor that
+ * does not come up fails the test. fw_apic_id() is the caller's APIC ID. */
+#define FW_MAX_CPUS 16
+typedef void (*fw_ap_fn)(unsigned index);
+unsigned fw_smp_start(fw_ap_fn fn, const uint8_t *apic_ids, unsigned n);
+unsigned fw_apic_id(void);
+
 /* Internal: lib/entry.S, lib/trap.S, lib/user.S. */
+void fw_idt_load(void);
+extern const char fw_ap_tramp[], fw_ap_tramp_end[];
 void fw_lib_init(void);
 void fw_trap(struct fw_frame *f);
 extern const uint64_t fw_trap_stubs[256];

@@ -50,15 +50,21 @@ void fw_set_trap_handler(unsigned vector, fw_trap_fn fn)
 		fw_trap_fns[vector] = fn;
 }
 
+void fw_idt_load(void)
+{
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) idtr = { sizeof(fw_idt) - 1, (uintptr_t)fw_idt };
+
+	asm volatile("lidt %0" : : "m"(idtr));
+}
+
 /* Load the TSS (for RSP0) and the IDT; #BP, #OF and the user-return
  * vector may be raised from CPL3 by `int3`, `into` and `int n`. */
 static void fw_trap_init(void)
 {
 	uint64_t base = (uintptr_t)fw_tss;
-	struct {
-		uint16_t limit;
-		uint64_t base;
-	} __attribute__((packed)) idtr = { sizeof(fw_idt) - 1, (uintptr_t)fw_idt };
 
 	/* All ports allowed at CPL3 (the bitmap is zero, .bss), see fw_user_call. */
 	fw_tss[102] = FW_TSS_IOMAP & 0xff;
@@ -71,7 +77,7 @@ static void fw_trap_init(void)
 	for (unsigned v = 0; v < 256; v++)
 		fw_set_gate(v, v == 3 || v == 4 || v == FW_VEC_USER_RET ? GATE_INTR_DPL3
 									: GATE_INTR_DPL0);
-	asm volatile("lidt %0" : : "m"(idtr));
+	fw_idt_load();
 }
 
 void fw_lib_init(void)
