@@ -1,7 +1,6 @@
-/* Exit round-trip benchmark guest (tools/bench/exits): for each phase, fw.n
- * (default 20000) port writes to an unclaimed port or MMIO writes to the
- * testdev scratch register, at CPL0 and at CPL3, timed with rdtsc in the
- * guest and reported as "exits <phase> n=<N> cycles=<TSC ticks>". */
+/* Exit round-trip benchmark guest (tools/bench/exits): per phase, fw.n port
+ * or MMIO writes at CPL0 or CPL3, timed with rdtsc in the guest and reported
+ * as "exits <phase> n=<N> cycles=<TSC ticks>". */
 #include "fw.h"
 
 #define BENCH_PORT 0x510 /* unclaimed: the VMM's cheapest port path */

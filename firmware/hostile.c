@@ -1,7 +1,6 @@
-/* A misbehaving guest against the test device: messages outside RAM or
- * straddling its end, bad magic, bad string pointers, unterminated and
- * overlong strings, unknown types, wrong access sizes. kvisor must warn
- * or degrade the text, and keep running. */
+/* A misbehaving guest against the test device: messages outside or across
+ * the end of RAM, bad magic, bad or overlong strings, unknown types, wrong
+ * sizes. kvisor must warn or degrade the text, and keep running. */
 #include "fw.h"
 
 static uint64_t ram_top(void)

@@ -1,7 +1,6 @@
-# Firmware test guests (firmware/README): freestanding ELF images with a PVH
-# note, one per firmware/*.c, linked with the runtime in firmware/lib.
-#   make firmware -> build/firmware/<name>.elf
-# Also the raw-KVM baseline of the exit benchmark, tools/bench/bare_exit.
+# Firmware test guests (firmware/README): `make firmware` builds one PVH ELF
+# image per firmware/*.c, linked with firmware/lib, as build/firmware/NAME.elf;
+# `make bench-tools` builds the raw-KVM baseline of tools/bench/exits.
 FW_CC      ?= gcc
 FW_DIR     := $(BUILD)/firmware
 FW_CFLAGS  := -std=gnu11 -ffreestanding -nostdlib -nostdinc -fno-pic -fno-pie \
