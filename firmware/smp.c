@@ -1,6 +1,6 @@
 /* SMP: find the processors in the MADT, start the others with INIT/SIPI,
  * each reports its APIC ID, then all increment one counter with locked
- * instructions; the BSP checks the total. Run with --cpus N (N >= 2). */
+ * instructions. fw.ap=fail|triple: the last AP fails or triple-faults. */
 #include "fw.h"
 
 #define INCS 20000
@@ -15,9 +15,20 @@ static void hammer(void)
 		__atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
 }
 
+static unsigned last_ap;
+
 static void ap_main(unsigned index)
 {
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) no_idt = { 0, 0 };
+
 	fw_sync(10 + index, "cpu %u up, apic id %u", index, fw_apic_id());
+	if (index == last_ap && fw_cmdline_is("fw.ap", "fail"))
+		FW_FAIL("failure on cpu %u", index);
+	if (index == last_ap && fw_cmdline_is("fw.ap", "triple"))
+		asm volatile("lidt %0; ud2" : : "m"(no_idt));
 	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
 		asm volatile("pause");
 	hammer();
@@ -33,6 +44,7 @@ void main(void)
 	if (fw_cmdline_u64("fw.cpus", n) != n)
 		FW_FAIL("MADT lists %u processors, fw.cpus=%lu", n, fw_cmdline_u64("fw.cpus", 0));
 	fw_sync(1, "%u cpus in the MADT, bsp apic id %u", n, fw_apic_id());
+	last_ap = n - 1;
 	started = fw_smp_start(ap_main, apic_ids, n);
 	FW_ASSERT_EQ(started, n - 1);
 	fw_sync(2, "%u aps started", started);
