@@ -33,12 +33,16 @@ static int main_signalfd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static void main_epoll_add(int ep, int fd, uint64_t tag, uint32_t events)
+static int main_epoll_add(int ep, int fd, uint64_t tag, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = tag };
 
-	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
+
+/* Regular files (stdin redirected from a file) cannot be polled: they are
+ * always readable, so the loop reads them on a short timer instead. */
+#define MAIN_FILE_POLL_MS 10
 
 /* Move host input to the UART; stop watching stdin while its buffer is full. */
 static void main_stdin(struct vm *vm, int ep, bool *stdin_on)
@@ -75,16 +79,24 @@ static void main_loop(struct vm *vm, int sfd)
 {
 	struct epoll_event evs[4];
 	bool stdin_on = vm->console->in_fd >= 0 && vm->serial;
+	bool stdin_file = false;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	main_epoll_add(ep, vm->stop_efd, EV_STOP, EPOLLIN);
 	main_epoll_add(ep, sfd, EV_SIGNAL, EPOLLIN);
 	if (vm->serial)
 		main_epoll_add(ep, serial_rx_wakeup_fd(vm->serial), EV_RXWAKE, EPOLLIN);
-	if (stdin_on)
-		main_epoll_add(ep, vm->console->in_fd, EV_STDIN, EPOLLIN);
+	if (stdin_on && main_epoll_add(ep, vm->console->in_fd, EV_STDIN, EPOLLIN) == -EPERM) {
+		stdin_file = true;
+		stdin_on = false;
+	}
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
-		int n = epoll_wait(ep, evs, 4, -1);
+		int n = epoll_wait(ep, evs, 4, stdin_file ? MAIN_FILE_POLL_MS : -1);
+
+		if (stdin_file && vm->console->in_fd >= 0 && serial_rx_space(vm->serial))
+			main_stdin(vm, ep, &stdin_on);
+		if (stdin_file && vm->console->in_fd < 0)
+			stdin_file = false;
 
 		for (int i = 0; i < n; i++) {
 			struct signalfd_siginfo si;
@@ -103,7 +115,7 @@ static void main_loop(struct vm *vm, int sfd)
 			case EV_RXWAKE:
 				if (read(serial_rx_wakeup_fd(vm->serial), &v, sizeof(v)) < 0)
 					break;
-				if (!stdin_on && vm->console->in_fd >= 0) {
+				if (!stdin_on && !stdin_file && vm->console->in_fd >= 0) {
 					main_epoll_add(ep, vm->console->in_fd, EV_STDIN, EPOLLIN);
 					stdin_on = true;
 				}

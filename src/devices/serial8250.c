@@ -90,9 +90,21 @@ static void serial_rx_push(struct serial8250 *s, uint8_t c)
 	s->rx_len++;
 }
 
-static uint8_t serial_rx_pop(struct serial8250 *s)
+/* The receive buffer has room again: if the host stopped reading because
+ * it was full, tell it to resume. */
+static void serial_rx_room(struct serial8250 *s)
 {
 	uint64_t one = 1;
+
+	if (!s->rx_was_full)
+		return;
+	s->rx_was_full = false;
+	if (write(s->rx_efd, &one, sizeof(one)) < 0)
+		log_debug("serial: rx wakeup: %s", strerror(errno));
+}
+
+static uint8_t serial_rx_pop(struct serial8250 *s)
+{
 	uint8_t c;
 
 	if (!s->rx_len)
@@ -100,11 +112,7 @@ static uint8_t serial_rx_pop(struct serial8250 *s)
 	c = s->rx[s->rx_head];
 	s->rx_head = (s->rx_head + 1) % SERIAL_RX_SIZE;
 	s->rx_len--;
-	if (s->rx_was_full) {
-		s->rx_was_full = false;
-		if (write(s->rx_efd, &one, sizeof(one)) < 0)
-			log_debug("serial: rx wakeup: %s", strerror(errno));
-	}
+	serial_rx_room(s);
 	return c;
 }
 
@@ -180,8 +188,10 @@ static void serial_write_reg(struct serial8250 *s, unsigned reg, uint8_t v)
 		break;
 	case UART_IIR_FCR:
 		s->fcr = v & 0xc9;
-		if (v & FCR_CLRRX)
+		if (v & FCR_CLRRX) {
 			s->rx_len = 0;
+			serial_rx_room(s);
+		}
 		break;
 	case UART_LCR:
 		s->lcr = v;
