@@ -112,60 +112,21 @@ void pvm_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid)
 	}
 }
 
-static int pvm_skip(struct vcpu *vcpu, unsigned len)
-{
-	struct kvm_regs r;
-
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0)
-		return -errno;
-	r.rip += len;
-	if (ioctl(vcpu->fd, KVM_SET_REGS, &r) < 0)
-		return -errno;
-	return 1;
-}
-
-static int pvm_inject_bp(struct vcpu *vcpu)
-{
-	struct kvm_vcpu_events ev;
-	int ret = pvm_skip(vcpu, 1); /* #BP is a trap: RIP after the INT3 */
-
-	if (ret < 0)
-		return ret;
-	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
-		return -errno;
-	/* "pending" is dropped without EXCEPTION_PAYLOAD here: use injected. */
-	ev.exception.injected = 1;
-	ev.exception.pending = 0;
-	ev.exception.nr = 3;
-	ev.exception.has_error_code = 0;
-	ev.flags = 0;
-	if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-		return -errno;
-	return 1;
-}
-
+/* The instruction bytes come from the host, not from guest memory, so the
+ * guest cannot change them between the failure and the completion. */
 int pvm_handle_emulation_failure(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
-	const uint8_t *insn;
+	unsigned len = run->emulation_failure.insn_size;
 	int ret;
 
 	if (!vcpu->vm->pvm || run->emulation_failure.ndata < 3 ||
-	    !(run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES))
+	    !(run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
+	    len == 0)
 		return 0;
-	if (run->emulation_failure.insn_size == 0)
-		return 0;
-	insn = run->emulation_failure.insn_bytes;
-	switch (insn[0]) {
-	case 0xcc: /* int3 */
-		ret = pvm_inject_bp(vcpu);
-		break;
-	case 0x9b: /* fwait: no x87 exceptions are ever pending here */
-		ret = pvm_skip(vcpu, 1);
-		break;
-	default:
-		return 0;
-	}
+	if (len > sizeof(run->emulation_failure.insn_bytes))
+		len = sizeof(run->emulation_failure.insn_bytes);
+	ret = pvm_emulate_vcpu(vcpu, run->emulation_failure.insn_bytes, len);
 	if (ret > 0)
 		__atomic_add_fetch(&vcpu->vm->pvm->completed, 1, __ATOMIC_RELAXED);
 	return ret;
