@@ -84,6 +84,8 @@ void pvm_destroy(struct vm *vm)
 		log_debug("kvm-pvm layer: %llu syscalls fixed, %llu page faults stepped, "
 			  "%llu instructions completed", vm->pvm->syscalls, vm->pvm->stepped,
 			  vm->pvm->completed);
+	if (vm->pvm)
+		pvm_emulate_log_counts(vm->pvm);
 	free(vm->pvm);
 	vm->pvm = NULL;
 }
