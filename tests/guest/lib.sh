@@ -23,19 +23,22 @@ need_kvm() {
 
 # boot_until LOG TIMEOUT UNTIL_REGEX -- kvisor args...
 # Run kvisor with stdin from /dev/null, console output into LOG (stdout+stderr),
-# until UNTIL_REGEX appears in LOG, kvisor exits, or TIMEOUT seconds pass.
-# Sets BOOT_RC (kvisor's status, or "killed" when we stopped it) and BOOT_SECS.
+# until it exits, or UNTIL_REGEX appears in LOG and it does not exit by itself
+# within 15 s, or TIMEOUT seconds pass. Sets BOOT_RC (kvisor's exit status,
+# "killed" when we had to stop it after the regex, "timeout") and BOOT_SECS.
 boot_until() {
-	local log=$1 timeout=$2 until=$3
+	local log=$1 timeout=$2 until=$3 start pid seen=
 	shift 4
-	local start pid
 	start=$(date +%s)
+	: >"$log"
 	"$KVISOR" run "$@" </dev/null >"$log" 2>&1 &
 	pid=$!
-	BOOT_RC=killed
+	BOOT_RC=
 	while kill -0 "$pid" 2>/dev/null; do
-		if grep -qE "$until" "$log"; then
-			sleep 1
+		if [ -z "$seen" ] && grep -qE "$until" "$log"; then
+			seen=$(date +%s)
+		fi
+		if [ -n "$seen" ] && [ $(($(date +%s) - seen)) -ge 15 ]; then
 			kill -TERM "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
 			BOOT_RC=killed
@@ -51,7 +54,7 @@ boot_until() {
 		fi
 		sleep 1
 	done
-	if [ "$BOOT_RC" = killed ] && ! grep -qE "$until" "$log"; then
+	if [ -z "$BOOT_RC" ]; then
 		wait "$pid"
 		BOOT_RC=$?
 	fi
