@@ -40,7 +40,8 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 /* Drop the range that starts at (base) and belongs to (opaque); -ENOENT if none. */
 int bus_unregister(struct bus *bus, uint64_t base, void *opaque);
 
-/* Dispatch an access. An access must lie entirely in one range; otherwise
+/* Dispatch an access; the device is called without the bus lock held. An
+ * access must lie entirely in one range; otherwise
  * (or when nobody claims it) reads return all-ones, writes are dropped, and
  * false is returned (the caller logs, rate-limited). */
 bool bus_access(struct bus *bus, uint64_t addr, void *data, uint32_t len, bool is_write);

@@ -92,7 +92,7 @@ int bus_unregister(struct bus *bus, uint64_t base, void *opaque)
 
 bool bus_access(struct bus *bus, uint64_t addr, void *data, uint32_t len, bool is_write)
 {
-	const struct bus_range *r = NULL;
+	struct bus_range r = { 0 };
 	uint64_t last;
 	unsigned i;
 
@@ -101,17 +101,18 @@ bool bus_access(struct bus *bus, uint64_t addr, void *data, uint32_t len, bool i
 	pthread_rwlock_rdlock(&bus->lock);
 	i = bus_upper(bus, addr);
 	if (i > 0 && last - bus->ranges[i - 1].base < bus->ranges[i - 1].len)
-		r = &bus->ranges[i - 1];
-	if (r) {
-		/* Devices are called under the read lock: they must not (un)register. */
-		if (is_write)
-			r->ops->write(r->opaque, addr - r->base, data, len);
-		else
-			r->ops->read(r->opaque, addr - r->base, data, len);
-	}
+		r = bus->ranges[i - 1];
 	pthread_rwlock_unlock(&bus->lock);
-	if (r)
+	if (r.ops) {
+		/* Called without the lock, so a device may (un)register ranges (a PCI
+		 * BAR move) from its handler. Devices outlive every vCPU thread, so a
+		 * range removed meanwhile still points at a live device. */
+		if (is_write)
+			r.ops->write(r.opaque, addr - r.base, data, len);
+		else
+			r.ops->read(r.opaque, addr - r.base, data, len);
 		return true;
+	}
 unclaimed:
 	__atomic_add_fetch(&bus->unclaimed, 1, __ATOMIC_RELAXED);
 	if (!is_write && len <= 8)
