@@ -1,12 +1,14 @@
 # kvisor build. `make run` and `make check` install what is missing first.
 CC      ?= gcc
 BUILD   := build
-PKGS    := libelf zlib liblzma libzstd liblz4 capstone
+PKGS    := libelf zlib liblzma libzstd liblz4
+# Capstone is dlopen()ed on first use (src/pvm/capstone_dl.c): headers only.
+DL_PKGS := capstone
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 	-Wshadow -Wundef -Wno-unused-parameter -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(CFLAGS_WARN) -Iinclude -D_GNU_SOURCE -pthread -MMD -MP
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer

@@ -1,6 +1,7 @@
 /* kvisor entry point: parse the command line, build and run the VM, serve
  * the console and signals on the main thread, and choose the exit status. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,10 @@ int main(int argc, char **argv)
 	enum cli_command cmd = CLI_RUN;
 	int reason, status = 0, sfd;
 
+	/* Big buffers (kernel images, decompressed payloads) live only while the
+	 * VM is built: keep them in mmap()s that free() returns to the system,
+	 * instead of letting glibc raise its threshold and keep them in the heap. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	config_defaults(&cfg);
 	if (cli_parse(argc, argv, &cfg, &cmd))
 		return EXIT_USAGE;

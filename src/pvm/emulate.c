@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "capstone_dl.h"
 #include "emulate.h"
 
 /*
@@ -249,13 +250,13 @@ static void emu_text(struct pvm_emu *e, const cs_insn *ci)
 		 ci->op_str);
 }
 
-static int emu_decode(struct pvm_emu *e, csh cs, const uint8_t *insn, size_t len,
-		      struct pvm_emu_insn *in)
+static int emu_decode(struct pvm_emu *e, const struct capstone_api *capi, csh cs,
+		      const uint8_t *insn, size_t len, struct pvm_emu_insn *in)
 {
 	cs_insn *ci = NULL;
 	int ret = 0;
 
-	if (cs_disasm(cs, insn, len, e->regs.rip, 1, &ci) != 1) {
+	if (capi->disasm(cs, insn, len, e->regs.rip, 1, &ci) != 1) {
 		e->why = len ? "undecodable or truncated instruction" : "no instruction bytes";
 		return -EILSEQ;
 	}
@@ -270,12 +271,13 @@ static int emu_decode(struct pvm_emu *e, csh cs, const uint8_t *insn, size_t len
 		e->why = "operand form not handled by kvisor";
 		ret = -EOPNOTSUPP;
 	}
-	cs_free(ci, 1);
+	capi->free(ci, 1);
 	return ret;
 }
 
 int pvm_emulate(struct pvm_emu *e, const uint8_t *insn, size_t len)
 {
+	const struct capstone_api *capi;
 	struct pvm_emu_insn in;
 	cs_mode mode;
 	csh cs;
@@ -296,13 +298,22 @@ int pvm_emulate(struct pvm_emu *e, const uint8_t *insn, size_t len)
 		mode = CS_MODE_32;
 	else
 		mode = CS_MODE_16;
-	if (cs_open(CS_ARCH_X86, mode, &cs) != CS_ERR_OK) {
+	/* The two instructions every Linux boot hits need no decoder (and so no
+	 * Capstone in memory): one-byte opcodes without operands. */
+	if (len >= 1 && (insn[0] == 0xcc || insn[0] == 0x9b) && (e->mode == 32 || e->mode == 64)) {
+		e->len = 1;
+		e->kind = insn[0] == 0xcc ? PVM_EMU_INT3 : PVM_EMU_FWAIT;
+		snprintf(e->text, sizeof(e->text), "%s", insn[0] == 0xcc ? "int3" : "wait");
+		return pvm_emu_execute(e, &in);
+	}
+	capi = capstone_api();
+	if (!capi || capi->open(CS_ARCH_X86, mode, &cs) != CS_ERR_OK) {
 		e->why = "cannot open the Capstone decoder";
 		return -ENOMEM;
 	}
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	ret = emu_decode(e, cs, insn, len, &in);
-	cs_close(&cs);
+	capi->option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+	ret = emu_decode(e, capi, cs, insn, len, &in);
+	capi->close(&cs);
 	/* Real mode and 16-bit segments: decoded for the report only. */
 	if (e->mode != 32 && e->mode != 64) {
 		e->why = "16-bit code is not handled by kvisor";
