@@ -5,7 +5,9 @@
  * interrupts. kvm-pvm needs kvisor's fix-up for each syscall (see
  * src/pvm/syscall.c); hardware KVM runs them natively. Timed for
  * tools/bench/pvm. fw.n, fw.pf, fw.mix: syscalls, page faults and mixed
- * rounds per CPU; fw.timer=N: a timer interrupt every N ns at CPL3. */
+ * rounds per CPU; fw.timer=N: a timer interrupt every N ns at CPL3;
+ * fw.nosys=1: only the page faults, on CPU 0, without syscalls; fw.jmp=1:
+ * first a jump to LSTAR from CPL3, which must fault (not be a syscall). */
 #include "cpu.h"
 #include "fw.h"
 
@@ -59,6 +61,7 @@ struct percpu {
 	uint64_t counter, faults, syscalls;
 	uint64_t sys_n, sys_cycles, pf_n, pf_cycles;
 	uint64_t ticks;       /* timer interrupts taken at CPL3 */
+	uint64_t jmp_pending, jmp_faults; /* fw.jmp */
 } __attribute__((aligned(64)));
 
 _Static_assert(__builtin_offsetof(struct percpu, kstack) == PC_KSTACK, "asm offsets");
@@ -80,6 +83,7 @@ static uint8_t xstacks[MAX_CPUS][8192] __attribute__((aligned(16)));
 static uint8_t ustacks[MAX_CPUS][16384] __attribute__((aligned(16)));
 static uint64_t *win_pt; /* the demand window's page table */
 static uint64_t n_sys, n_pf, n_mix, timer_init;
+static bool jmp_test;
 static unsigned lstar_faults;
 extern char __bss_end[];
 
@@ -255,10 +259,24 @@ static uint64_t cpu_win(unsigned cpu)
 	return WIN_VA + (uint64_t)cpu * SYS_PAGES * 4096;
 }
 
+/* Unmap the pages of (cpu)'s window: the number that were present. */
+static uint64_t unmap_window(unsigned cpu)
+{
+	uint64_t n = 0;
+
+	for (uint64_t va = cpu_win(cpu); va < cpu_win(cpu + 1); va += 4096) {
+		if (!(*win_pte(va) & PTE_P))
+			continue;
+		*win_pte(va) = 0;
+		asm volatile("invlpg (%0)" : : "r"(va) : "memory");
+		n++;
+	}
+	return n;
+}
+
 uint64_t sys_dispatch(struct sys_frame *f, struct percpu *pc, uint64_t nr)
 {
 	uint16_t cs, ss;
-	uint64_t n = 0;
 
 	asm volatile("mov %%cs, %0; mov %%ss, %1" : "=r"(cs), "=r"(ss));
 	if (cs != FW_KERNEL_CS || ss != FW_KERNEL_DS)
@@ -279,14 +297,7 @@ uint64_t sys_dispatch(struct sys_frame *f, struct percpu *pc, uint64_t nr)
 		mmio_write8(LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_SCRATCH, (uint8_t)f->rdi);
 		return mmio_read8(LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_SCRATCH);
 	case SYS_UNMAP:
-		for (uint64_t va = cpu_win(pc->index); va < cpu_win(pc->index + 1); va += 4096) {
-			if (!(*win_pte(va) & PTE_P))
-				continue;
-			*win_pte(va) = 0;
-			asm volatile("invlpg (%0)" : : "r"(va) : "memory");
-			n++;
-		}
-		return n;
+		return unmap_window(pc->index);
 	case SYS_FAULTS:
 		return pc->faults;
 	case SYS_KTOUCH: /* a kernel access to a user page: may fault at CPL0 */
@@ -310,6 +321,15 @@ static bool on_pf(struct fw_frame *f)
 	bool user = (f->cs & 3) == 3;
 
 	if (user && f->rip == (uintptr_t)sys_entry) {
+		uint64_t i = (f->rsp - 1 - (uintptr_t)ustacks) / sizeof(ustacks[0]);
+
+		/* fw.jmp: a jump to LSTAR from CPL3 faults as on any CPU; resume. */
+		if (i < MAX_CPUS && cpus[i].jmp_pending) {
+			cpus[i].jmp_pending = 0;
+			cpus[i].jmp_faults++;
+			f->rip = f->rcx;
+			return true;
+		}
 		lstar_faults++;
 		fw_print("pvm_syscall: #PF at LSTAR from CPL3, error 0x%lx, cr2 0x%lx", f->error,
 			 cr2);
@@ -401,10 +421,55 @@ static uint64_t touch_all(struct percpu *pc, uint64_t round)
 	return t1 - t0;
 }
 
+/* fw.nosys: one window of page faults at CPL3 and back with fw_user_call,
+ * which needs no syscall (so this also runs with the layer off). */
+static uint64_t user_touch_window(uint64_t round)
+{
+	return touch_all(&cpus[0], round);
+}
+
+static void run_nosys(void)
+{
+	struct percpu *pc = &cpus[0];
+
+	for (uint64_t i = 0; i < n_pf / SYS_PAGES; i++) {
+		pc->pf_cycles += fw_user_call(user_touch_window, i);
+		FW_ASSERT_EQ(unmap_window(0), SYS_PAGES);
+	}
+	FW_ASSERT_EQ(pc->faults, n_pf);
+	fw_print("pvm_syscall cpu0 pagefault n=%lu cycles=%lu", n_pf, pc->pf_cycles);
+	fw_sync(2, "page faults only (fw.nosys): all results matched");
+}
+
+/* fw.jmp: user code that jumps to the syscall entry (a supervisor page)
+ * with the registers a syscall would leave (RCX = the next instruction, R11
+ * = RFLAGS) must get the #PF that any CPU raises; a VMM that took it for a
+ * syscall would enter the kernel with the user's RFLAGS (IF, AC, DF set)
+ * and R11 (IOPL for sysret) under the user's control. */
+static void jump_to_lstar(struct percpu *pc)
+{
+	uint64_t rax = SYS_INC;
+
+	asm volatile("leaq 1f(%%rip), %%rcx\n\t"
+		     "pushfq\n\t"
+		     "popq %%r11\n\t"
+		     "movq $1, %[pending]\n\t"
+		     "jmp *%[entry]\n"
+		     "1:"
+		     : "+a"(rax), [pending] "=m"(pc->jmp_pending)
+		     : "D"(41), [entry] "r"(sys_entry)
+		     : "rcx", "r11", "memory");
+	UCHECK(rax, SYS_INC);
+	UCHECK(pc->jmp_faults, 1);
+}
+
 static uint64_t user_main(uint64_t index)
 {
 	struct percpu *pc = &cpus[index];
 	uint64_t count = 0, faults = 0, t0, i, mapped = 0;
+
+	if (jmp_test)
+		jump_to_lstar(pc);
 
 	/* 1. System calls alone, timed. */
 	t0 = rdtsc();
@@ -549,6 +614,7 @@ void main(void)
 	n_pf = fw_cmdline_u64("fw.pf", 1024) / SYS_PAGES * SYS_PAGES;
 	n_mix = fw_cmdline_u64("fw.mix", 1024);
 	timer_init = fw_cmdline_u64("fw.timer", 0);
+	jmp_test = fw_cmdline_is("fw.jmp", "1");
 	if (timer_init >> 32)
 		FW_FAIL("fw.timer=%lu: at most 32 bits", timer_init);
 	fw_printf("kvisor firmware: pvm_syscall\n");
@@ -560,6 +626,10 @@ void main(void)
 	fw_set_trap_handler(14, on_pf);
 	fw_set_trap_handler(VEC_TIMER, on_timer);
 	cpu_init(0);
+	if (fw_cmdline_is("fw.nosys", "1")) {
+		run_nosys();
+		return;
+	}
 	started = fw_smp_start(ap_main, apic_ids, n);
 	FW_ASSERT_EQ(started, n - 1);
 	while (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) != started)
