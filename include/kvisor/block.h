@@ -21,8 +21,9 @@ struct block_opts {
 enum block_op { BLOCK_READ, BLOCK_WRITE, BLOCK_FLUSH, BLOCK_DISCARD, BLOCK_WRITE_ZEROES };
 
 struct block_req;
-/* Completion: (res) is the byte count for reads/writes (a short transfer is
- * reported as is), 0 for the others, or -errno. */
+/* Completion: (res) is the byte count for reads/writes (a short transfer,
+ * after one resubmission of the remainder, is reported as is), 0 for the
+ * others, or -errno. */
 typedef void (*block_done_fn)(struct block_req *req, int64_t res);
 
 struct block_req {
@@ -33,6 +34,7 @@ struct block_req {
 	unsigned iovcnt;
 	block_done_fn done;
 	void *opaque;           /* the device's */
+	struct block_req *next; /* the backend's: its queue while the ring is full */
 };
 
 struct block_dev;
@@ -51,12 +53,21 @@ uint32_t block_logical_block_size(const struct block_dev *b);
 bool block_readonly(const struct block_dev *b);
 
 /* Submit a request; its done() runs later on the event-loop thread (or
- * immediately with -errno when it cannot be queued). Requests may complete
- * in any order. Thread-safe. Writes/discards on a read-only device complete
- * with -EROFS. */
+ * immediately with -errno when it cannot be queued). (req) and its iovecs
+ * must stay valid until done(). Requests may complete in any order; none is
+ * dropped: when queue_depth are in the kernel, later ones wait in order.
+ * Thread-safe, also from done(). Immediate errors: -EINVAL when the range
+ * (offset + length, overflow checked) leaves the image, -EROFS for writes,
+ * discards and write-zeroes on a read-only device, -EOPNOTSUPP for an
+ * unknown op. FLUSH is a full fsync in both cache modes: the data of writes
+ * completed before it survives a crash of the process (and of the host, as
+ * far as the disk honours flushes). WRITE_ZEROES may deallocate the range
+ * (hole punch) where the filesystem has no FALLOC_FL_ZERO_RANGE. */
 void block_submit(struct block_dev *b, struct block_req *req);
 
-/* Wait for every request in flight, then close. */
+/* Wait for every request in flight or queued (their done() has returned),
+ * then close, releasing the lock. Not from the event-loop thread (it
+ * delivers the completions), nor while another thread may submit. */
 void block_close(struct block_dev *b);
 
 #endif
