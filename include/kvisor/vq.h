@@ -24,7 +24,9 @@ struct vq_buf {
 };
 
 /* One popped descriptor chain: readable buffers first, then writable ones
- * (a readable buffer after a writable one is a malformed chain). */
+ * (a readable buffer after a writable one is a malformed chain). Descriptors
+ * of length 0 carry no data and are skipped, so nr_bufs may be 0; each of
+ * readable_len and writable_len is at most UINT32_MAX. */
 struct vq_chain {
 	uint16_t head;
 	unsigned nr_bufs;
@@ -40,6 +42,7 @@ struct vq {
 	bool indirect;          /* VIRTIO_F_INDIRECT_DESC negotiated */
 	bool event_idx;         /* VIRTIO_F_EVENT_IDX negotiated */
 	bool broken;            /* a malformed ring was seen: needs reset */
+	int broken_err;         /* what vq_pop returns while broken */
 	/* Host views of the three areas, translated and range-checked once. */
 	struct vq_desc *desc;
 	struct vq_avail *avail;
@@ -53,14 +56,16 @@ struct vq {
 /* Set up (vq) over guest RAM: (size) entries, descriptor table at (desc),
  * driver (avail) area at (avail), device (used) area at (used), with the
  * negotiated (features). Checks size (power of 2, <= VQ_MAX_SIZE), alignment
- * (16/2/4 bytes) and that each area lies in RAM. 0 or -EINVAL/-EFAULT. */
+ * (16/2/4 bytes) and that each area lies in RAM. 0 or -EINVAL/-EFAULT; on
+ * failure the queue is left broken. */
 int vq_init(struct vq *vq, const struct guest_mem *mem, uint16_t size, uint64_t desc,
 	    uint64_t avail, uint64_t used, uint64_t features) __attribute__((warn_unused_result));
 
 /* Pop the next available chain into (chain). Returns 1 with a chain, 0 when
- * the ring is empty, or -EINVAL/-EFAULT for a malformed ring or chain: then
- * vq->broken is set and the queue yields nothing more until vq_init again.
- * Each descriptor is read from guest memory exactly once. */
+ * the ring is empty, or -EINVAL/-EFAULT (a buffer or table not in RAM) for a
+ * malformed ring or chain: then vq->broken is set, (chain) is unspecified and
+ * every later call returns the same error without reading the ring until
+ * vq_init again. Each descriptor is read from guest memory exactly once. */
 int vq_pop(struct vq *vq, struct vq_chain *chain) __attribute__((warn_unused_result));
 
 /* Return chain (head) to the driver with (written) bytes written. */
