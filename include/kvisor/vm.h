@@ -17,6 +17,8 @@ struct serial8250;
 struct pvm_state;
 struct kvm_cpuid2;
 struct device;
+struct pci_bus;
+struct irq_table;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -37,6 +39,8 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
+	struct pci_bus *pci;    /* bus 0 (src/bus/pci.c), created by vm_setup */
+	struct irq_table *irq;  /* GSI routing and irqfds (src/kvm/irq.c) */
 	struct kvm_cpuid2 *cpuid; /* supported CPUID, filtered per vCPU */
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;

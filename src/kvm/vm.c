@@ -15,7 +15,9 @@
 #include "kvisor/boot.h"
 #include "kvisor/config.h"
 #include "kvisor/device.h"
+#include "kvisor/irq.h"
 #include "kvisor/log.h"
+#include "kvisor/pci.h"
 #include "kvisor/pvm.h"
 #include "kvisor/vcpu.h"
 #include "kvisor/vm.h"
@@ -35,6 +37,8 @@ static const struct {
 	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 	{ KVM_CAP_NR_VCPUS, "KVM_CAP_NR_VCPUS" },
+	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" }, /* MSI-X: src/kvm/irq.c */
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
 };
 
 static int vm_check_kvm(struct vm *vm)
@@ -155,6 +159,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	}
 	ret = vm_create_machine(vm);
 	if (!ret)
+		ret = irq_init(vm, NULL);
+	if (!ret)
 		ret = vm_map_ram(vm);
 	if (!ret)
 		ret = x86_cpuid_init(vm);
@@ -178,7 +184,11 @@ static char *vm_cmdline(const struct vm *vm)
 
 int vm_setup(struct vm *vm)
 {
-	struct acpi_config acfg = { .nr_cpus = vm->cfg->cpus };
+	struct acpi_config acfg = {
+		.nr_cpus = vm->cfg->cpus,
+		.pci_ecam = true, /* MCFG and \_SB.PCI0 for bus 0 */
+		.ecam_last_bus = PCI_ECAM_LAST_BUS,
+	};
 	struct boot_info boot;
 	uint64_t rsdp;
 	char *cmdline;
@@ -193,6 +203,11 @@ int vm_setup(struct vm *vm)
 			return ret;
 		vm->nr_vcpus++;
 	}
+	/* PCI bus 0 and its host bridge (00:00.0) before the registry's devices,
+	 * which may put PCI functions on it. */
+	ret = pci_init(vm);
+	if (ret)
+		return ret;
 	ret = devices_create(vm);
 	if (ret)
 		return ret;
@@ -260,6 +275,8 @@ void vm_destroy(struct vm *vm)
 			pthread_join(vm->vcpus[i].thread, NULL);
 	}
 	devices_destroy(vm);
+	pci_destroy(vm);
+	irq_destroy(vm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
