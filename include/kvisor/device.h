@@ -36,5 +36,6 @@ extern const struct device_type serial8250_type;
 extern const struct device_type acpi_pm_type;
 extern const struct device_type i8042_type;
 extern const struct device_type testdev_type;
+extern const struct device_type pci_testdev_type;
 
 #endif

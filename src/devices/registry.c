@@ -12,6 +12,7 @@ const struct device_type *const device_types[] = {
 	&acpi_pm_type,
 	&i8042_type,
 	&testdev_type,
+	&pci_testdev_type, /* on PCI bus 0, which vm_setup creates first */
 	NULL,
 };
 
