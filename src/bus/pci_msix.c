@@ -170,6 +170,13 @@ static void pci_msix_entry_bytes(const struct pci_msix_vector *v, uint8_t out[16
 		out[k] = (uint8_t)(w[k / 4] >> (8 * (k % 4)));
 }
 
+/* Accesses are 1, 2, 4 or 8 bytes, naturally aligned: each stays inside
+ * one table entry or one PBA word. Others read zero and write nothing. */
+static bool pci_msix_access_ok(uint64_t off, uint32_t len)
+{
+	return (len == 1 || len == 2 || len == 4 || len == 8) && off % len == 0;
+}
+
 static void pci_msix_bar_read(void *opaque, uint64_t off, void *data, uint32_t len)
 {
 	struct pci_device *dev = opaque;
@@ -177,7 +184,7 @@ static void pci_msix_bar_read(void *opaque, uint64_t off, void *data, uint32_t l
 	uint8_t e[16];
 
 	memset(data, 0, len);
-	if (off % len) /* accesses are naturally aligned: one entry, one PBA word */
+	if (!pci_msix_access_ok(off, len))
 		return;
 	if (off < (uint64_t)m->nr * PCI_MSIX_ENTRY_SIZE) {
 		pthread_mutex_lock(&dev->lock);
@@ -207,7 +214,7 @@ static void pci_msix_bar_write(void *opaque, uint64_t off, const void *data, uin
 	unsigned i, at;
 
 	/* The PBA is read-only; the rest of the BAR is reserved. */
-	if (off % len || off >= (uint64_t)m->nr * PCI_MSIX_ENTRY_SIZE)
+	if (!pci_msix_access_ok(off, len) || off >= (uint64_t)m->nr * PCI_MSIX_ENTRY_SIZE)
 		return;
 	i = (unsigned)(off / PCI_MSIX_ENTRY_SIZE);
 	at = (unsigned)(off % PCI_MSIX_ENTRY_SIZE);

@@ -817,6 +817,11 @@ START_TEST(test_msix_table)
 	ck_assert_uint_eq(mmio_read(m.table + 16 + 6, 4), 0);
 	ck_assert(mmio_write(m.table + 12, 8, 0));
 	ck_assert_uint_eq(mmio_read(m.table + 12, 4), 1);
+	/* Odd lengths (not from KVM, but the bus passes them): refused. */
+	ck_assert(mmio_write(m.table + 15, 3, 0xffffff));
+	ck_assert(mmio_write(m.table + 0, 3, 0xffffff));
+	ck_assert_uint_eq(mmio_read(m.table + 15, 3), 0);
+	ck_assert_uint_eq(mmio_read(m.table, 4), 0);
 	/* Past the table, the PBA (read-only) and the rest of the BAR. */
 	ck_assert(mmio_write(m.table + 16 * 8, 4, 0xffffffff));
 	ck_assert_uint_eq(mmio_read(m.table + 16 * 8, 4), 0);
