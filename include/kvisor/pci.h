@@ -90,15 +90,21 @@ struct pci_device_info {
 
 struct pci_device;
 
-/* Optional hooks for device-specific configuration bytes (offsets >= 0x40,
- * e.g. virtio's PCI configuration access capability). Both run on a vCPU
- * thread with dev->lock held; they may read and change dev->cfg (with
- * pci_cfg_get/pci_cfg_set) but must not call other pci_* functions. */
+/* Optional hooks. The cfg ones serve device-specific configuration bytes
+ * (offsets >= 0x40, e.g. virtio's PCI configuration access capability).
+ * All run with dev->lock held (on a vCPU thread, except at registration);
+ * they may read and change dev->cfg (with pci_cfg_get/pci_cfg_set) but
+ * must not call other pci_* functions. */
 struct pci_device_ops {
 	/* Before a guest read of [reg, reg+len): refresh those bytes. */
 	void (*cfg_read)(struct pci_device *dev, uint32_t reg, uint32_t len);
 	/* After a guest write to [reg, reg+len) went through the write mask. */
 	void (*cfg_write)(struct pci_device *dev, uint32_t reg, uint32_t len);
+	/* BAR (idx) was just registered at (addr) on its bus (mapped), or
+	 * dropped from (addr) (!mapped): at registration, on guest moves and
+	 * decode changes, at unregistration. For what lives outside the bus
+	 * tables, e.g. ioeventfds on a notify region. dev->lock is held. */
+	void (*bar_mapped)(struct pci_device *dev, unsigned idx, bool mapped, uint64_t addr);
 };
 
 struct pci_bar {

@@ -176,6 +176,22 @@ static bool pci_bar_wanted(const struct pci_device *dev, unsigned i, uint64_t *a
 	return a != 0;
 }
 
+static struct bus *pci_bar_bus(const struct pci_device *dev, unsigned i)
+{
+	return dev->bars[i].flags & PCI_BAR_IO ? &dev->vm->pio : &dev->vm->mmio;
+}
+
+/* Drop BAR (i) from its bus and tell the device (dev->lock held). */
+static void pci_bar_unmap(struct pci_device *dev, unsigned i)
+{
+	struct pci_bar *bar = &dev->bars[i];
+
+	bus_unregister(pci_bar_bus(dev, i), bar->mapped_addr, bar->opaque);
+	bar->mapped = false;
+	if (dev->ops && dev->ops->bar_mapped)
+		dev->ops->bar_mapped(dev, i, false, bar->mapped_addr);
+}
+
 static void pci_bar_log_refused(const struct pci_device *dev, unsigned i, uint64_t addr, int err)
 {
 	const struct pci_bar *bar = &dev->bars[i];
@@ -199,26 +215,24 @@ static void pci_bars_update(struct pci_device *dev)
 
 	for (unsigned i = 0; i < PCI_NR_BARS; i++) {
 		struct pci_bar *bar = &dev->bars[i];
-		struct bus *bus = bar->flags & PCI_BAR_IO ? &dev->vm->pio : &dev->vm->mmio;
 
 		on[i] = pci_bar_wanted(dev, i, &want[i]);
-		if (bar->mapped && (!on[i] || want[i] != bar->mapped_addr)) {
-			bus_unregister(bus, bar->mapped_addr, bar->opaque);
-			bar->mapped = false;
-		}
+		if (bar->mapped && (!on[i] || want[i] != bar->mapped_addr))
+			pci_bar_unmap(dev, i);
 	}
 	for (unsigned i = 0; i < PCI_NR_BARS; i++) {
 		struct pci_bar *bar = &dev->bars[i];
-		struct bus *bus = bar->flags & PCI_BAR_IO ? &dev->vm->pio : &dev->vm->mmio;
 		int ret;
 
 		if (!on[i] || bar->mapped)
 			continue;
-		ret = bus_register(bus, want[i], bar->size, bar->ops, bar->opaque);
+		ret = bus_register(pci_bar_bus(dev, i), want[i], bar->size, bar->ops, bar->opaque);
 		if (!ret) {
 			bar->mapped = true;
 			bar->mapped_addr = want[i];
 			bar->failed_addr = 0;
+			if (dev->ops && dev->ops->bar_mapped)
+				dev->ops->bar_mapped(dev, i, true, want[i]);
 			continue;
 		}
 		if (bar->failed_addr != want[i])
@@ -476,12 +490,8 @@ void pci_unregister_device(struct vm *vm, struct pci_device *dev)
 		pthread_mutex_unlock(&vm->pci->lock);
 		pthread_mutex_lock(&dev->lock);
 		for (unsigned i = 0; i < PCI_NR_BARS; i++) {
-			struct pci_bar *bar = &dev->bars[i];
-
-			if (bar->mapped)
-				bus_unregister(bar->flags & PCI_BAR_IO ? &vm->pio : &vm->mmio,
-					       bar->mapped_addr, bar->opaque);
-			bar->mapped = false;
+			if (dev->bars[i].mapped)
+				pci_bar_unmap(dev, i);
 		}
 		pthread_mutex_unlock(&dev->lock);
 		dev->registered = false;

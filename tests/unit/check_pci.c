@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -696,7 +697,22 @@ static void hook_cfg_write(struct pci_device *dev, uint32_t reg, uint32_t len)
 	ck_assert_uint_ge(reg + len, 0x40);
 }
 
-static const struct pci_device_ops hook_ops = { .cfg_read = hook_cfg_read, .cfg_write = hook_cfg_write };
+/* BAR map/unmap events: "+0@c0000000" or "-0@c0000000", newest last. */
+static char bar_events[16][32];
+static unsigned nr_bar_events;
+
+static void hook_bar_mapped(struct pci_device *dev, unsigned idx, bool mapped, uint64_t addr)
+{
+	ck_assert_uint_lt(nr_bar_events, 16);
+	snprintf(bar_events[nr_bar_events++], sizeof(bar_events[0]), "%c%u@%llx",
+		 mapped ? '+' : '-', idx, (unsigned long long)addr);
+}
+
+static const struct pci_device_ops hook_ops = {
+	.cfg_read = hook_cfg_read,
+	.cfg_write = hook_cfg_write,
+	.bar_mapped = hook_bar_mapped,
+};
 
 START_TEST(test_cfg_hooks)
 {
@@ -718,6 +734,35 @@ START_TEST(test_cfg_hooks)
 	ck_assert_uint_eq(hook_writes, 1);
 	ck_assert_uint_eq(cf8_read(1, 0x44, 4), 101);
 	pci_unregister_device(&vm, &t.pci);
+}
+END_TEST
+
+START_TEST(test_bar_hook)
+{
+	struct tdev t;
+
+	tdev_init(&t, "t0");
+	t.pci.ops = &hook_ops;
+	nr_bar_events = 0;
+	ck_assert_int_eq(pci_register_device(&vm, &t.pci), 0);
+	ck_assert_uint_eq(nr_bar_events, 3);
+	ck_assert_str_eq(bar_events[0], "+0@c0000000");
+	ck_assert_str_eq(bar_events[1], "+1@1000");
+	ck_assert_str_eq(bar_events[2], "+2@c0100000");
+	ecam_write(1, 0x10, 4, 0xd0000000);
+	ck_assert_uint_eq(nr_bar_events, 5);
+	ck_assert_str_eq(bar_events[3], "-0@c0000000");
+	ck_assert_str_eq(bar_events[4], "+0@d0000000");
+	cf8_write(1, PCI_CFG_COMMAND, 2, PCI_CMD_MEM);
+	ck_assert_uint_eq(nr_bar_events, 6);
+	ck_assert_str_eq(bar_events[5], "-1@1000");
+	/* Moved onto an occupied range: dropped from the old place, not mapped. */
+	cf8_write(1, 0x10, 4, (uint32_t)LAYOUT_PCI_ECAM_GPA);
+	ck_assert_uint_eq(nr_bar_events, 7);
+	ck_assert_str_eq(bar_events[6], "-0@d0000000");
+	pci_unregister_device(&vm, &t.pci);
+	ck_assert_uint_eq(nr_bar_events, 8);
+	ck_assert_str_eq(bar_events[7], "-2@c0100000");
 }
 END_TEST
 
@@ -1168,6 +1213,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(cfg, test_command_register);
 	tcase_add_test(cfg, test_capabilities);
 	tcase_add_test(cfg, test_cfg_hooks);
+	tcase_add_test(cfg, test_bar_hook);
 	tcase_add_test(cfg, test_hostile_ecam);
 	suite_add_tcase(s, cfg);
 	tcase_add_checked_fixture(bar, setup, teardown);
