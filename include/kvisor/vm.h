@@ -19,6 +19,7 @@ struct kvm_cpuid2;
 struct device;
 struct pci_bus;
 struct irq_table;
+struct evloop;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -41,6 +42,7 @@ struct vm {
 	struct bus mmio;
 	struct pci_bus *pci;    /* bus 0 (src/bus/pci.c), created by vm_setup */
 	struct irq_table *irq;  /* GSI routing and irqfds (src/kvm/irq.c) */
+	struct evloop *io;      /* device I/O thread: queue doorbells, completions (vm_setup) */
 	struct kvm_cpuid2 *cpuid; /* supported CPUID, filtered per vCPU */
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;

@@ -15,6 +15,7 @@
 #include "kvisor/boot.h"
 #include "kvisor/config.h"
 #include "kvisor/device.h"
+#include "kvisor/evloop.h"
 #include "kvisor/irq.h"
 #include "kvisor/log.h"
 #include "kvisor/pci.h"
@@ -208,6 +209,12 @@ int vm_setup(struct vm *vm)
 	ret = pci_init(vm);
 	if (ret)
 		return ret;
+	/* Devices serve their queues on this thread, off the vCPUs. */
+	ret = evloop_create(&vm->io, "io");
+	if (ret) {
+		log_err("cannot start the I/O thread: %s", strerror(-ret));
+		return ret;
+	}
 	ret = devices_create(vm);
 	if (ret)
 		return ret;
@@ -276,6 +283,9 @@ void vm_destroy(struct vm *vm)
 	}
 	devices_destroy(vm);
 	pci_destroy(vm);
+	/* After the devices: their last completions run on it. */
+	evloop_destroy(vm->io);
+	vm->io = NULL;
 	irq_destroy(vm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);

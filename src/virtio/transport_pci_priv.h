@@ -1,0 +1,91 @@
+/* Between the virtio PCI glue (transport_pci.c: capabilities, BAR 0,
+ * doorbells, creation) and the common configuration state machine
+ * (transport_pci_common.c: features, status, queues, reset, pop/push). */
+#ifndef KVISOR_VIRTIO_TRANSPORT_PCI_PRIV_H
+#define KVISOR_VIRTIO_TRANSPORT_PCI_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvisor/log.h"
+#include "kvisor/pci.h"
+#include "kvisor/virtio.h"
+#include "kvisor/vq.h"
+
+struct virtio_pci_queue {
+	struct virtio_pci *vp;  /* for the event-loop callback */
+	unsigned idx;
+	int efd;                /* the doorbell: ioeventfd, or written by the MMIO handler */
+	bool efd_watched;       /* on the event loop */
+	/* Bound to KVM at ioeventfd_addr; only the bar_mapped hook (under the
+	 * PCI device lock) and destroy touch these. */
+	bool ioeventfd;
+	uint64_t ioeventfd_addr;
+	/* Driver-visible state, under vp->lock. */
+	uint16_t size;
+	uint16_t msix_vector;
+	bool enabled;           /* queue_enable accepted: vq initialised over the rings */
+	uint64_t desc, avail, used;
+	struct vq vq;
+};
+
+/*
+ * Locks. cfg_lock serializes the driver's register accesses (vCPU threads,
+ * or the PCI configuration access capability with the PCI device lock
+ * held): a reset holds it while it waits for requests in flight. lock
+ * guards the state below and is what device callbacks and completions run
+ * under, on the event-loop thread too. Order: PCI device lock, cfg_lock,
+ * lock. Nothing here takes the PCI device lock (pci_msix_notify takes
+ * none), and nobody waits for the event loop while holding lock.
+ */
+struct virtio_pci {
+	struct pci_device pci;
+	struct vm *vm;
+	struct evloop *loop;
+	const struct virtio_ops *ops;
+	void *opaque;
+	struct virtio_pci_config cfg;
+	uint64_t device_features;  /* offered: cfg.features + transport features */
+	unsigned nr_vectors;       /* MSI-X: one per queue + config */
+	int cfg_cap;               /* offset of the PCI configuration access capability */
+	bool ioeventfd_warned;
+	struct log_ratelimit rl;
+	pthread_mutex_t cfg_lock;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;       /* inflight dropped to 0 during a reset */
+	/* Under lock. */
+	uint32_t dfselect, gfselect;
+	uint64_t driver_features;  /* as the driver wrote them */
+	uint64_t features;         /* negotiated: set at FEATURES_OK */
+	uint16_t config_vector;
+	uint16_t queue_select;
+	uint8_t status;
+	uint8_t isr;
+	bool resetting;            /* a reset waits for requests in flight */
+	unsigned inflight;         /* chains popped and not yet pushed */
+	struct virtio_pci_queue queues[];
+};
+
+/* Common configuration structure access at (off) (cfg_lock held). Reads
+ * compose any size from the fields; writes must hit one field with its
+ * natural width (or 64 bits for a queue address), others are dropped. */
+void virtio_pci_common_read(struct virtio_pci *vp, uint32_t off, void *data, uint32_t len);
+void virtio_pci_common_write(struct virtio_pci *vp, uint32_t off, const void *data, uint32_t len);
+
+/* Put the transport in its reset state (lock held, no request in flight). */
+void virtio_pci_state_init(struct virtio_pci *vp);
+
+/* Reset as a write of 0 to device_status does: stop the queues, wait for
+ * requests in flight, tell the device, clear the state (cfg_lock and lock
+ * held; lock is dropped while waiting). */
+void virtio_pci_reset(struct virtio_pci *vp);
+
+/* Whether queue (q) is being served: DRIVER_OK, no NEEDS_RESET, no reset in
+ * progress, enabled and not broken (lock held). */
+bool virtio_pci_queue_running(const struct virtio_pci *vp, const struct virtio_pci_queue *q);
+
+/* Wake queue (q)'s handler on the event loop, as a doorbell write does. */
+void virtio_pci_kick(struct virtio_pci_queue *q);
+
+#endif
