@@ -11,6 +11,20 @@ enum config_tristate { CONFIG_AUTO = 0, CONFIG_ON = 1, CONFIG_OFF = 2 };
 #define CONFIG_DEFAULT_MEM  (256ULL << 20)
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
 
+/* --disk PATH[,readonly=on|off][,serial=ID][,cache=none|writeback] */
+#define CONFIG_MAX_DISKS       16
+#define CONFIG_DISK_PATH_MAX   4096 /* bytes, with the NUL */
+#define CONFIG_DISK_SERIAL_MAX 20   /* virtio-blk's ID string */
+
+enum config_disk_cache { CONFIG_CACHE_WRITEBACK = 0, CONFIG_CACHE_NONE = 1 };
+
+struct config_disk {
+	char path[CONFIG_DISK_PATH_MAX];
+	char serial[CONFIG_DISK_SERIAL_MAX + 1]; /* "" when none */
+	bool readonly;
+	enum config_disk_cache cache;
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -22,6 +36,8 @@ struct vm_config {
 	enum config_tristate pvm_compat;
 	bool kernel_unpack;      /* boot a bzImage's payload directly (no decompressor in the guest) */
 	bool testdev;            /* firmware test port and MMIO window */
+	unsigned nr_disks;       /* virtio-blk disks, vda, vdb, ... in this order */
+	struct config_disk disks[CONFIG_MAX_DISKS];
 };
 
 /* Fill (cfg) with the defaults. */

@@ -37,5 +37,6 @@ extern const struct device_type acpi_pm_type;
 extern const struct device_type i8042_type;
 extern const struct device_type testdev_type;
 extern const struct device_type pci_testdev_type;
+extern const struct device_type virtio_blk_type;
 
 #endif

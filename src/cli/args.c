@@ -25,6 +25,8 @@ const char cli_usage[] =
 	"  --on-reboot ACTION    exit (default) or restart when the guest reboots\n"
 	"  --pvm-compat MODE     auto (default), on or off: kvm-pvm compatibility layer\n"
 	"  --kernel-unpack MODE  on (default) or off: boot a bzImage's payload directly\n"
+	"  --disk PATH[,readonly=on|off][,serial=ID][,cache=none|writeback]\n"
+	"                        raw disk image as virtio-blk (repeatable: vda, vdb, ...)\n"
 	"  --testdev             add the firmware test device (port 0xf4)\n"
 	"  --log-level LEVEL     error, warn, info (default) or debug\n"
 	"  -v, --verbose         same as --log-level debug\n"
@@ -98,7 +100,7 @@ static int cli_choice(const char *opt, const char *v, const char *const names[],
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_CONSOLE_LOG,
-	OPT_ON_REBOOT, OPT_PVM_COMPAT, OPT_KERNEL_UNPACK, OPT_TESTDEV, OPT_LOG_LEVEL,
+	OPT_ON_REBOOT, OPT_PVM_COMPAT, OPT_KERNEL_UNPACK, OPT_TESTDEV, OPT_LOG_LEVEL, OPT_DISK,
 };
 
 static const struct option cli_options[] = {
@@ -112,6 +114,7 @@ static const struct option cli_options[] = {
 	{ "pvm-compat", required_argument, NULL, OPT_PVM_COMPAT },
 	{ "kernel-unpack", required_argument, NULL, OPT_KERNEL_UNPACK },
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
+	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -135,6 +138,87 @@ static int cli_mem(const char *v, struct vm_config *cfg)
 	return 0;
 }
 
+/* One KEY=VALUE (of length (len)) of --disk (d). */
+static int cli_disk_opt(struct config_disk *d, const char *opt, size_t len)
+{
+	static const char *const onoff[] = { "off", "on", NULL };
+	static const char *const caches[] = { "writeback", "none", NULL };
+	const char *eq = memchr(opt, '=', len);
+	const char *const *names = NULL;
+	char val[64];
+	size_t klen, vlen;
+	int i;
+
+	if (!eq) {
+		log_err("--disk %s: '%.*s' is not KEY=VALUE", d->path, (int)len, opt);
+		return -EINVAL;
+	}
+	klen = (size_t)(eq - opt);
+	vlen = len - klen - 1;
+	if (klen == 6 && !strncmp(opt, "serial", 6)) {
+		if (vlen > CONFIG_DISK_SERIAL_MAX) {
+			log_err("--disk %s: serial '%.*s' is longer than %d bytes", d->path, (int)vlen,
+				eq + 1, CONFIG_DISK_SERIAL_MAX);
+			return -EINVAL;
+		}
+		memcpy(d->serial, eq + 1, vlen);
+		d->serial[vlen] = '\0';
+		return 0;
+	}
+	if (klen == 8 && !strncmp(opt, "readonly", 8))
+		names = onoff;
+	else if (klen == 5 && !strncmp(opt, "cache", 5))
+		names = caches;
+	if (!names) {
+		log_err("--disk %s: unknown option '%.*s' (readonly, serial, cache)", d->path,
+			(int)klen, opt);
+		return -EINVAL;
+	}
+	snprintf(val, sizeof(val), "%.*s", (int)vlen, eq + 1);
+	for (i = 0; names[i] && (vlen >= sizeof(val) || strcmp(val, names[i])); i++)
+		;
+	if (!names[i]) {
+		log_err("--disk %s: invalid %.*s '%.*s' (%s or %s)", d->path, (int)klen, opt,
+			(int)vlen, eq + 1, names[0], names[1]);
+		return -EINVAL;
+	}
+	if (names == onoff)
+		d->readonly = i == 1;
+	else
+		d->cache = i == 1 ? CONFIG_CACHE_NONE : CONFIG_CACHE_WRITEBACK;
+	return 0;
+}
+
+/* --disk PATH[,KEY=VALUE]...: the path ends at the first comma. */
+static int cli_disk(const char *v, struct vm_config *cfg)
+{
+	const char *comma = strchr(v, ',');
+	size_t plen = comma ? (size_t)(comma - v) : strlen(v);
+	struct config_disk *d;
+
+	if (cfg->nr_disks == CONFIG_MAX_DISKS) {
+		log_err("--disk %s: at most %d disks", v, CONFIG_MAX_DISKS);
+		return -EINVAL;
+	}
+	if (plen == 0 || plen >= CONFIG_DISK_PATH_MAX) {
+		log_err("--disk '%s': %s", v, plen ? "path too long" : "PATH is missing");
+		return -EINVAL;
+	}
+	d = &cfg->disks[cfg->nr_disks];
+	memset(d, 0, sizeof(*d));
+	memcpy(d->path, v, plen);
+	while (comma) {
+		const char *opt = comma + 1, *next = strchr(opt, ',');
+		size_t len = next ? (size_t)(next - opt) : strlen(opt);
+
+		if (cli_disk_opt(d, opt, len))
+			return -EINVAL;
+		comma = next;
+	}
+	cfg->nr_disks++;
+	return 0;
+}
+
 static int cli_option(int c, const char *v, struct vm_config *cfg)
 {
 	static const char *const reboot[] = { "exit", "restart", NULL };
@@ -151,6 +235,7 @@ static int cli_option(int c, const char *v, struct vm_config *cfg)
 	case OPT_TESTDEV: cfg->testdev = true; break;
 	case 'v': log_threshold = LOG_DEBUG; break;
 	case OPT_MEM: return cli_mem(v, cfg);
+	case OPT_DISK: return cli_disk(v, cfg);
 	case OPT_CPUS:
 		if (cli_parse_uint(v, &cfg->cpus) || cfg->cpus == 0) {
 			log_err("--cpus: invalid count '%s' (at least 1)", v);

@@ -13,6 +13,7 @@ const struct device_type *const device_types[] = {
 	&i8042_type,
 	&testdev_type,
 	&pci_testdev_type, /* on PCI bus 0, which vm_setup creates first */
+	&virtio_blk_type,  /* one function per --disk, in order: vda, vdb, ... */
 	NULL,
 };
 

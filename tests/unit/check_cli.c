@@ -1,6 +1,9 @@
 /* Unit tests of command-line parsing: sizes, counts, choices, errors. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "kvisor/cli.h"
 #include "kvisor/config.h"
@@ -126,6 +129,106 @@ START_TEST(test_help_version)
 }
 END_TEST
 
+START_TEST(test_disks)
+{
+	char *argv[] = { "kvisor", "run", "--kernel", "k", "--disk", "a.img", "--disk",
+			 "/b/c.raw,readonly=on,serial=SER-0123456789abcdef,cache=none",
+			 "--disk", "d.img,cache=writeback,readonly=off,serial=" };
+	struct vm_config cfg;
+	enum cli_command cmd;
+
+	ck_assert_int_eq(parse(&cfg, &cmd, 10, argv), 0);
+	ck_assert_uint_eq(cfg.nr_disks, 3);
+	ck_assert_str_eq(cfg.disks[0].path, "a.img");
+	ck_assert(!cfg.disks[0].readonly);
+	ck_assert_int_eq(cfg.disks[0].cache, CONFIG_CACHE_WRITEBACK);
+	ck_assert_str_eq(cfg.disks[0].serial, "");
+	ck_assert_str_eq(cfg.disks[1].path, "/b/c.raw");
+	ck_assert(cfg.disks[1].readonly);
+	ck_assert_int_eq(cfg.disks[1].cache, CONFIG_CACHE_NONE);
+	ck_assert_str_eq(cfg.disks[1].serial, "SER-0123456789abcdef"); /* exactly 20 bytes */
+	ck_assert_str_eq(cfg.disks[2].path, "d.img");
+	ck_assert(!cfg.disks[2].readonly);
+	ck_assert_int_eq(cfg.disks[2].cache, CONFIG_CACHE_WRITEBACK);
+	ck_assert_str_eq(cfg.disks[2].serial, "");
+}
+END_TEST
+
+/* Parse "kvisor run --kernel k --disk (spec)": the result and the one
+ * line printed on stderr, into (msg). */
+static int parse_disk(const char *spec, char *msg, size_t cap)
+{
+	char *argv[] = { "kvisor", "run", "--kernel", "k", "--disk", (char *)spec };
+	struct vm_config cfg;
+	enum cli_command cmd;
+	FILE *f = tmpfile();
+	int saved = dup(2), ret;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(f);
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	ret = parse(&cfg, &cmd, 6, argv);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fileno(f), msg, cap - 1, 0);
+	msg[n > 0 ? n : 0] = '\0';
+	fclose(f);
+	return ret;
+}
+
+START_TEST(test_disk_errors)
+{
+	static const struct {
+		const char *spec, *msg;
+	} bad[] = {
+		{ "x.img,readonly=yes", "kvisor: --disk x.img: invalid readonly 'yes' (off or on)\n" },
+		{ "x.img,cache=unsafe", "kvisor: --disk x.img: invalid cache 'unsafe' (writeback or none)\n" },
+		{ "x.img,serial=123456789012345678901",
+		  "kvisor: --disk x.img: serial '123456789012345678901' is longer than 20 bytes\n" },
+		{ "x.img,format=raw",
+		  "kvisor: --disk x.img: unknown option 'format' (readonly, serial, cache)\n" },
+		{ "x.img,readonly", "kvisor: --disk x.img: 'readonly' is not KEY=VALUE\n" },
+		{ "x.img,", "kvisor: --disk x.img: '' is not KEY=VALUE\n" },
+		{ ",readonly=on", "kvisor: --disk ',readonly=on': PATH is missing\n" },
+		{ "", "kvisor: --disk '': PATH is missing\n" },
+	};
+	char msg[512];
+
+	log_threshold = LOG_ERR;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse_disk(bad[i].spec, msg, sizeof(msg)) == -EINVAL, "'%s' accepted",
+			      bad[i].spec);
+		ck_assert_str_eq(msg, bad[i].msg);
+	}
+}
+END_TEST
+
+START_TEST(test_disk_limit)
+{
+	char *argv[4 + 2 * (CONFIG_MAX_DISKS + 1)];
+	struct vm_config cfg;
+	enum cli_command cmd;
+	int argc = 0;
+
+	argv[argc++] = "kvisor";
+	argv[argc++] = "run";
+	argv[argc++] = "--kernel";
+	argv[argc++] = "k";
+	for (int i = 0; i < CONFIG_MAX_DISKS; i++) {
+		argv[argc++] = "--disk";
+		argv[argc++] = "d.img";
+	}
+	ck_assert_int_eq(parse(&cfg, &cmd, argc, argv), 0);
+	ck_assert_uint_eq(cfg.nr_disks, CONFIG_MAX_DISKS);
+	argv[argc++] = "--disk";
+	argv[argc++] = "one-too-many.img";
+	log_threshold = -1;
+	ck_assert_int_eq(parse(&cfg, &cmd, argc, argv), -EINVAL);
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -136,6 +239,9 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_help_version);
+	tcase_add_test(tc, test_disks);
+	tcase_add_test(tc, test_disk_errors);
+	tcase_add_test(tc, test_disk_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
