@@ -110,10 +110,10 @@ static void rx_bulk(bool clear)
 	}
 	for (t0 = rdtsc(); rdtsc() - t0 < 2000000000ULL;)
 		;
-	if (clear) {
+	/* No check that the FIFO reads empty after the clear: the host may
+	 * refill it as soon as there is room, between the two accesses. */
+	if (clear)
 		wr(FCR, 0x07);
-		FW_ASSERT(!(rd(LSR) & LSR_DR));
-	}
 	fw_print("rx %s: %u bytes", clear ? "after fifo clear" : "drained",
 		 rx_count(clear ? "after the FIFO clear" : "while draining"));
 }

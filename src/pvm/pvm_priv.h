@@ -26,6 +26,7 @@ struct pvm_vcpu {
 	uint64_t bp_gva;    /* #PF handler address the breakpoint is on */
 	uint64_t lstar;
 	uint64_t star;
+	uint64_t fmask;     /* SYSCALL_MASK: tells a real syscall from a jump */
 	uint64_t next_check_ns;
 };
 

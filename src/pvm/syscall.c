@@ -19,6 +19,8 @@
 
 #define MSR_STAR  0xc0000081
 #define MSR_LSTAR 0xc0000082
+#define MSR_FMASK 0xc0000084
+#define X86_RFLAGS_RF (1ULL << 16)
 #define X86_CR4_LA57 (1ULL << 12)
 #define X86_PF_VECTOR 14
 #define DR6_BS (1ULL << 14)
@@ -34,21 +36,23 @@ static uint64_t pvm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static int pvm_get_msrs(struct vcpu *vcpu, uint64_t *star, uint64_t *lstar)
+static int pvm_get_msrs(struct vcpu *vcpu, uint64_t *star, uint64_t *lstar, uint64_t *fmask)
 {
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[2];
+		struct kvm_msr_entry e[3];
 	} m;
 
 	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = 2;
+	m.hdr.nmsrs = 3;
 	m.e[0].index = MSR_STAR;
 	m.e[1].index = MSR_LSTAR;
-	if (ioctl(vcpu->fd, KVM_GET_MSRS, &m) != 2)
+	m.e[2].index = MSR_FMASK;
+	if (ioctl(vcpu->fd, KVM_GET_MSRS, &m) != 3)
 		return -EIO;
 	*star = m.e[0].data;
 	*lstar = m.e[1].data;
+	*fmask = m.e[2].data;
 	return 0;
 }
 
@@ -96,7 +100,7 @@ int pvm_syscall_poll(struct vcpu *vcpu)
 {
 	struct pvm_vcpu *p = vcpu->pvm;
 	struct kvm_sregs sr;
-	uint64_t now = pvm_now_ns(), handler, star, lstar;
+	uint64_t now = pvm_now_ns(), handler, star, lstar, fmask;
 	int ret;
 
 	if (!p || p->stepping || now < p->next_check_ns)
@@ -104,8 +108,10 @@ int pvm_syscall_poll(struct vcpu *vcpu)
 	p->next_check_ns = now + (p->armed ? POLL_ARMED_NS : POLL_UNARMED_NS);
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sr) < 0)
 		return -errno;
-	if (pvm_pf_handler(vcpu, &sr, &handler) || pvm_get_msrs(vcpu, &star, &lstar) || !lstar)
+	if (pvm_pf_handler(vcpu, &sr, &handler) || pvm_get_msrs(vcpu, &star, &lstar, &fmask) ||
+	    !lstar)
 		return 0;
+	p->fmask = fmask; /* may change without re-arming */
 	if (p->armed && handler == p->bp_gva && lstar == p->lstar && star == p->star)
 		return 0;
 	p->bp_gva = handler;
@@ -178,9 +184,13 @@ int pvm_syscall_debug_exit(struct vcpu *vcpu)
 		return 0;
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sr) < 0)
 		return -errno;
+	/* A real syscall left RFLAGS == R11 & ~FMASK; a user jump to LSTAR
+	 * (a plain #PF on hardware) cannot fake that, since user code cannot
+	 * clear IF: it must not become a privileged entry with its own flags. */
 	if (!x86_read_gva(&vcpu->vm->mem, sr.cr3, !!(sr.cr4 & X86_CR4_LA57), r.rsp, frame,
 			  sizeof(frame)) &&
-	    (frame[2] & 3) == 3 && frame[1] == p->lstar)
+	    (frame[2] & 3) == 3 && frame[1] == p->lstar &&
+	    ((frame[3] ^ (r.r11 & ~p->fmask)) & ~X86_RFLAGS_RF) == 0)
 		return pvm_fix_syscall(vcpu, &r, frame) ?: 1;
 	/* An ordinary page fault: step over the breakpoint (RF is ignored here). */
 	__atomic_add_fetch(&vcpu->vm->pvm->stepped, 1, __ATOMIC_RELAXED);
