@@ -18,8 +18,9 @@
 #define PVM_SYSFS "/sys/module/kvm_pvm"
 
 /* Keep Linux away from instructions kvm-pvm does not emulate at CPL0
- * (XSAVE family, FSGSBASE, PCID/INVPCID, POPCNT, SMAP's CLAC/STAC, RDPID). */
-#define PVM_CMDLINE "noxsave nofsgsbase nopcid noinvpcid clearcpuid=popcnt,smap,smep,rdpid " \
+ * (XSAVE family, FSGSBASE, PCID/INVPCID, POPCNT, SMAP's CLAC/STAC, RDPID, and
+ * SSSE3: Debian's kernel runs SSE code such as `movd xmm15, ecx` in BLAKE2s). */
+#define PVM_CMDLINE "noxsave nofsgsbase nopcid noinvpcid clearcpuid=popcnt,smap,smep,rdpid,ssse3 " \
 	"mitigations=off"
 
 bool pvm_host_detect(void)
