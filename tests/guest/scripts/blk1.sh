@@ -58,7 +58,7 @@ fi
 # back after a fresh mount (the file's pages come from the disk again).
 mkdir -p /mnt/a /mnt/c
 mark "mke2fs"
-mke2fs -F -b 4096 -L kvisor-a /dev/vda >/dev/null 2>&1
+mke2fs -F -b 4096 -i 65536 -L kvisor-a /dev/vda >/dev/null 2>&1
 t "mke2fs $?"
 mount -t ext4 /dev/vda /mnt/a
 t "mount_a $?"
@@ -72,14 +72,14 @@ while [ $i -lt 20 ]; do
 	echo "file number $i" >/mnt/a/dir/f$i
 	i=$((i + 1))
 done
-# 8 MiB, every 512-byte sector different: 1048576 lines of 8 bytes, written
-# 1 MiB at a time (system calls are what costs here).
-mark "write 8 MiB"
-seq -w 1 1048576 | dd of=/mnt/a/big bs=1M iflag=fullblock 2>/dev/null
+# 4 MiB, every 512-byte sector different (524288 lines of 8 bytes), made in
+# tmpfs and written 1 MiB at a time: system calls are what costs here (tens
+# of milliseconds each on a loaded kvm-pvm host), not bytes. The host knows
+# its SHA-256; the guest reads it back from the disk after a new mount.
+mark "write 4 MiB"
+seq -w 1 524288 >/tmp/big
+dd if=/tmp/big of=/mnt/a/big bs=1M 2>/dev/null
 t "a_big_write $?"
-mark "sha256 of 8 MiB"
-set -- $(sha256sum </mnt/a/big)
-t "a_big_sha $1"
 mark "sync"
 sync
 t "a_sync $?"
@@ -91,7 +91,7 @@ umount /mnt/a
 t "a_umount $?"
 mount -t ext4 -o ro /dev/vda /mnt/a
 t "a_remount $?"
-mark "read back 8 MiB"
+mark "read back 4 MiB"
 set -- $(sha256sum </mnt/a/big)
 t "a_big_reread $1"
 read -r line </mnt/a/hello.txt
@@ -108,10 +108,9 @@ t "mount_c $?"
 read -r line </mnt/c/from-host.txt
 t "c_from_host $line"
 echo "written by the guest on a journaled ext4" >/mnt/c/from-guest.txt
-seq -w 1 262144 | dd of=/mnt/c/medium bs=1M iflag=fullblock 2>/dev/null
+seq -w 1 262144 >/tmp/medium
+dd if=/tmp/medium of=/mnt/c/medium bs=1M 2>/dev/null
 t "c_medium_write $?"
-set -- $(sha256sum </mnt/c/medium)
-t "c_medium_sha $1"
 rm /mnt/c/delete-me
 t "c_rm $?"
 sync
