@@ -9,6 +9,10 @@ extern int log_threshold;
 /* Print "kvisor: <message>\n" on stderr when (level) <= log_threshold. */
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* How many LOG_ERR messages have been issued (printed or not): lets a caller
+ * add its own line only when the callee reported nothing. */
+unsigned log_error_count(void);
+
 /* Like log_msg, but at most (burst) messages per second per call site (state). */
 struct log_ratelimit {
 	long long window;

@@ -21,6 +21,7 @@ int devices_create(struct vm *vm)
 {
 	for (const struct device_type *const *t = device_types; *t; t++) {
 		struct device *d;
+		unsigned errors = log_error_count();
 		int ret;
 
 		if ((*t)->wanted && !(*t)->wanted(vm->cfg))
@@ -31,7 +32,10 @@ int devices_create(struct vm *vm)
 		d->type = *t;
 		ret = (*t)->create(vm, &d->state);
 		if (ret) {
-			log_err("%s: cannot create device: %s", (*t)->name, strerror(-ret));
+			/* One line per failure: the device's own when it gave one
+			 * (e.g. "disk PATH: in use by another process (locked)"). */
+			if (log_error_count() == errors)
+				log_err("%s: cannot create device: %s", (*t)->name, strerror(-ret));
 			free(d);
 			return ret;
 		}

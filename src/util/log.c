@@ -1,5 +1,6 @@
 /* Logging to stderr with a level threshold and per-call-site rate limits. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -7,6 +8,12 @@
 #include "kvisor/log.h"
 
 int log_threshold = LOG_INFO;
+static atomic_uint log_errors;
+
+unsigned log_error_count(void)
+{
+	return atomic_load(&log_errors);
+}
 
 static void log_vmsg(const char *fmt, va_list ap)
 {
@@ -24,6 +31,8 @@ void log_msg(int level, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (level == LOG_ERR)
+		atomic_fetch_add(&log_errors, 1);
 	if (level > log_threshold)
 		return;
 	va_start(ap, fmt);
@@ -38,6 +47,8 @@ void log_ratelimited(struct log_ratelimit *state, int level, const char *fmt, ..
 	struct timespec ts;
 	va_list ap;
 
+	if (level == LOG_ERR)
+		atomic_fetch_add(&log_errors, 1);
 	if (level > log_threshold)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
