@@ -6,23 +6,36 @@
 #include "kvisor/layout.h"
 #include "kvisor/mem.h"
 
+/* Guest RAM is mapped 2 MiB-aligned (so gpa and hva agree modulo a huge page)
+ * and advised for transparent huge pages: one fault then maps 2 MiB. On
+ * kvm-pvm hosts a 4 KiB fault costs ~4 us, so loading a 15 MiB kernel took
+ * ~20 ms of faults; with huge pages ~1.7 ms. Hardware KVM maps the guest
+ * with large pages only when the host does. */
+#define MEM_HUGE (2ULL << 20)
+
 static int mem_add_region(struct guest_mem *mem, uint64_t gpa, uint64_t size)
 {
 	struct mem_region *r;
-	void *p;
+	uint8_t *p, *a;
 
 	if (mem->nr_regions >= MEM_MAX_REGIONS)
 		return -ENOSPC;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
+	p = mmap(NULL, size + MEM_HUGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	/* Trim to a huge-page boundary; gpa is 2 MiB-aligned (0 or 4 GiB). */
+	a = (uint8_t *)(((uintptr_t)p + MEM_HUGE - 1) & ~(uintptr_t)(MEM_HUGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	munmap(a + size, (size_t)(p + MEM_HUGE - a));
 	/* Guest RAM is never dumped with kvisor and is a KSM candidate. */
-	madvise(p, size, MADV_DONTDUMP);
+	madvise(a, size, MADV_DONTDUMP);
+	madvise(a, size, MADV_HUGEPAGE); /* a hint: fails where THP is off */
 	r = &mem->regions[mem->nr_regions++];
 	r->gpa = gpa;
 	r->size = size;
-	r->hva = p;
+	r->hva = a;
 	mem->ram_size += size;
 	return 0;
 }
