@@ -86,12 +86,19 @@ int boot_read_file(const char *path, uint8_t **buf, size_t *len)
 static int boot_kernel_load(const struct guest_mem *mem, struct boot_kernel *k, bool unpack)
 {
 	static const uint8_t elf_magic[4] = { 0x7f, 'E', 'L', 'F' };
-	const uint8_t *b = k->buf;
+	uint8_t b[0x206] = { 0 };
+	uint64_t len = k->file->size;
+	int ret;
 
-	if (k->len >= 4 && !memcmp(b, elf_magic, 4))
+	ret = boot_file_read(k->file, 0, b, len < sizeof(b) ? (size_t)len : sizeof(b));
+	if (ret) {
+		log_err("kernel %s: %s", k->path, strerror(-ret));
+		return ret;
+	}
+	if (len >= 4 && !memcmp(b, elf_magic, 4))
 		return boot_elf_load(mem, k);
-	if ((k->len >= 0x206 && !memcmp(b + 0x202, "HdrS", 4)) ||
-	    (k->len >= 0x200 && b[0x1fe] == 0x55 && b[0x1ff] == 0xaa))
+	if ((len >= 0x206 && !memcmp(b + 0x202, "HdrS", 4)) ||
+	    (len >= 0x200 && b[0x1fe] == 0x55 && b[0x1ff] == 0xaa))
 		return boot_bzimage_load(mem, k, unpack);
 	log_err("kernel %s: not a bzImage or ELF kernel", k->path);
 	return -ENOEXEC;
@@ -231,26 +238,27 @@ int boot_load(struct vm *vm, const char *cmdline, uint64_t rsdp_gpa, struct boot
 		.initrd_top = BOOT_4G,
 		.cmdline_max = LAYOUT_CMDLINE_MAX - 1,
 	};
+	struct boot_file file;
 	int ret;
 
 	if (!k.path) {
 		log_err("no kernel given");
 		return -EINVAL;
 	}
-	ret = boot_read_file(k.path, &k.buf, &k.len);
+	ret = boot_file_open(&file, k.path);
 	if (ret) {
 		log_err("kernel %s: %s", k.path, strerror(-ret));
 		return ret;
 	}
+	k.file = &file;
 	k.zp = calloc(1, sizeof(*k.zp));
 	if (!k.zp) {
-		free(k.buf);
+		boot_file_close(&file);
 		return -ENOMEM;
 	}
 	ret = boot_kernel_load(&vm->mem, &k, vm->cfg->kernel_unpack);
-	/* The file can be tens of MiB: drop it before reading the initrd. */
-	free(k.buf);
-	k.buf = NULL;
+	boot_file_close(&file);
+	k.file = NULL;
 	if (!ret)
 		ret = boot_finish(vm, &k, cmdline, rsdp_gpa);
 	if (!ret) {

@@ -54,12 +54,31 @@ int boot_unlz4_frame(const uint8_t *in, size_t len, struct boot_obuf *o, size_t 
 int boot_unlz4_legacy(const uint8_t *in, size_t len, struct boot_obuf *o, size_t *used)
 	__attribute__((warn_unused_result));
 
+/* A kernel or initrd file (file.c). Regular files are read with pread where
+ * the bytes are needed; other files (pipes) are read whole into an anonymous
+ * mapping first. boot_file_mem wraps a buffer the caller owns. */
+struct boot_file {
+	const char *path;
+	int fd;
+	uint64_t size;
+	uint8_t *map;   /* contents, when not read with pread */
+	size_t map_cap; /* bytes mapped by boot_file_open (0: not ours) */
+};
+
+int boot_file_open(struct boot_file *f, const char *path) __attribute__((warn_unused_result));
+void boot_file_mem(struct boot_file *f, const char *path, const uint8_t *buf, size_t len);
+void boot_file_close(struct boot_file *f);
+
+/* Exactly (len) bytes at (off) into (dst): 0, -ENODATA when the file ends
+ * first (truncated, or shrunk since it was opened), -errno. */
+int boot_file_read(const struct boot_file *f, uint64_t off, void *dst, size_t len)
+	__attribute__((warn_unused_result));
+
 /* What a format loader learned about the kernel, for boot_load to place the
  * initrd and the command line and to finish the boot parameters. */
 struct boot_kernel {
 	const char *path;       /* for messages */
-	uint8_t *buf;           /* the kernel file */
-	size_t len;
+	const struct boot_file *file;
 	bool pvh;               /* enter through hvm_start_info, else boot_params */
 	uint64_t entry;
 	uint64_t end;           /* first byte above the kernel and its work area */
@@ -80,16 +99,51 @@ void boot_zp_scratch(struct boot_params *zp);
 void boot_zp_finish(struct boot_params *zp, const struct boot_e820 *e820, unsigned nr,
 		    uint64_t initrd_gpa, uint64_t initrd_size, uint64_t rsdp_gpa);
 
+/* ELF headers (elf.c), read from the file in small pieces. */
+struct boot_elf_seg {
+	uint32_t type;
+	uint64_t offset, paddr, filesz, memsz, align;
+};
+
+struct boot_elf {
+	bool is64, lsb;
+	uint16_t type, machine;
+	uint64_t entry, phoff, shoff;
+	uint16_t phentsize, phnum, shentsize, shnum;
+	struct boot_elf_seg *ph; /* phnum entries after boot_elf_phdrs */
+};
+
+/* Parse the ELF header in the first (len) bytes: 0, -ENOEXEC (no ELF magic
+ * or class) or -ENODATA (shorter than the header). */
+int boot_elf_ehdr(const uint8_t *b, size_t len, struct boot_elf *e)
+	__attribute__((warn_unused_result));
+
+/* Read the program headers of the ELF image at [base, base + len) of (f).
+ * 0, -ENOEXEC (logged with (what)) or -ENOMEM. boot_elf_free releases them. */
+int boot_elf_phdrs(const struct boot_file *f, uint64_t base, uint64_t len, struct boot_elf *e,
+		   const char *what) __attribute__((warn_unused_result));
+void boot_elf_free(struct boot_elf *e);
+
+/* Check every PT_LOAD segment against an image of (len) bytes and guest RAM
+ * (at or above 1 MiB), and that (entry) lies in one; (*end) is the end of
+ * the highest. 0, -ENOEXEC or -E2BIG, logged with (what). */
+int boot_elf_check(const struct guest_mem *mem, const char *what, const struct boot_elf *e,
+		   uint64_t len, uint64_t entry, uint64_t *end) __attribute__((warn_unused_result));
+
 /* ELF kernel file (PVH note, or x86-64 vmlinux through the Linux 64-bit
  * entry with a scratch zero page). 0 or -errno, logged. */
 int boot_elf_load(const struct guest_mem *mem, struct boot_kernel *k)
 	__attribute__((warn_unused_result));
 
-/* Load the PT_LOAD segments of an x86-64 vmlinux held in (buf) (the unpacked
- * payload of the bzImage (path)); set (*entry) and (*end).
+/* Header and program headers of the x86-64 vmlinux at [base, base + len) of
+ * (f), the payload of the bzImage (path). 0, -ENOEXEC (logged), -ENOMEM. */
+int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len,
+			 const char *path, struct boot_elf *e) __attribute__((warn_unused_result));
+
+/* Load the PT_LOAD segments of that vmlinux; set (*entry) and (*end).
  * 0 or -ENOEXEC/-E2BIG, logged. */
-int boot_elf_load_vmlinux(const struct guest_mem *mem, const char *path, uint8_t *buf,
-			  size_t len, uint64_t *entry, uint64_t *end)
+int boot_elf_load_vmlinux(const struct guest_mem *mem, const struct boot_file *f, uint64_t base,
+			  uint64_t len, const char *path, uint64_t *entry, uint64_t *end)
 	__attribute__((warn_unused_result));
 
 /* Write the hvm_start_info, module entry and memory map at

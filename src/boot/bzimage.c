@@ -19,6 +19,7 @@
 #define BOOT_LOADER_ANY  0xff
 #define BOOT_ENTRY64_OFF 0x200
 #define BOOT_INITRD_MAX  0x37ffffffULL /* initrd_addr_max before protocol 2.03 */
+#define BOOT_HEAD_LEN    0x400 /* the setup header ends before 0x302 */
 
 _Static_assert(sizeof(struct boot_params) == 4096, "zero page is one page");
 _Static_assert(BOOT_HDR_END <= 0x290, "setup header inside the zero page");
@@ -41,10 +42,11 @@ static double boot_ms_since(const struct timespec *t0)
 static int boot_bz_header(struct boot_kernel *k, size_t *setup_len)
 {
 	struct setup_header *hdr = &k->zp->hdr;
-	const uint8_t *b = k->buf;
+	uint64_t len = k->file->size;
+	uint8_t b[BOOT_HEAD_LEN] = { 0 };
 	size_t hdr_end, sects;
 
-	if (k->len < 0x206) {
+	if (len < 0x206 || boot_file_read(k->file, 0, b, len < sizeof(b) ? (size_t)len : sizeof(b))) {
 		log_err("kernel %s: truncated setup header", k->path);
 		return -ENOEXEC;
 	}
@@ -54,7 +56,7 @@ static int boot_bz_header(struct boot_kernel *k, size_t *setup_len)
 	}
 	/* The header ends where the jump at 0x200 lands. */
 	hdr_end = 0x202 + (size_t)b[0x201];
-	if (hdr_end > k->len) {
+	if (hdr_end > len) {
 		log_err("kernel %s: truncated setup header", k->path);
 		return -ENOEXEC;
 	}
@@ -71,7 +73,7 @@ static int boot_bz_header(struct boot_kernel *k, size_t *setup_len)
 	}
 	sects = hdr->setup_sects ? hdr->setup_sects : 4;
 	*setup_len = (sects + 1) * 512;
-	if (*setup_len + BOOT_ENTRY64_OFF >= k->len) {
+	if (*setup_len + BOOT_ENTRY64_OFF >= len) {
 		log_err("kernel %s: setup_sects %zu beyond the end of the file", k->path, sects);
 		return -ENOEXEC;
 	}
@@ -80,9 +82,9 @@ static int boot_bz_header(struct boot_kernel *k, size_t *setup_len)
 		return -ENOEXEC;
 	}
 	/* syssize counts 16-byte paragraphs of the protected-mode part. */
-	if ((uint64_t)hdr->syssize * 16 > k->len - *setup_len + 15) {
+	if ((uint64_t)hdr->syssize * 16 > len - *setup_len + 15) {
 		log_err("kernel %s: truncated (%llu bytes of kernel, header says %llu)", k->path,
-			(unsigned long long)(k->len - *setup_len),
+			(unsigned long long)(len - *setup_len),
 			(unsigned long long)hdr->syssize * 16);
 		return -ENOEXEC;
 	}
@@ -98,6 +100,8 @@ static int boot_bz_place(const struct guest_mem *mem, struct boot_kernel *k, siz
 	const struct setup_header *hdr = &k->zp->hdr;
 	uint64_t start = LAYOUT_BZIMAGE_GPA, align = hdr->kernel_alignment;
 	uint64_t need = hdr->init_size > pm_len ? hdr->init_size : pm_len;
+	uint8_t *dst;
+	int ret;
 
 	if (hdr->relocatable_kernel && align && !(align & (align - 1)) && align <= (1ULL << 30))
 		start = (start + align - 1) & ~(align - 1);
@@ -109,9 +113,15 @@ static int boot_bz_place(const struct guest_mem *mem, struct boot_kernel *k, siz
 			BOOT_MIB(mem_low_size(mem)));
 		return -E2BIG;
 	}
-	if (mem_write(mem, LAYOUT_BZIMAGE_GPA, k->buf + (k->len - pm_len), pm_len)) {
+	dst = mem_gpa_ptr(mem, LAYOUT_BZIMAGE_GPA, pm_len);
+	if (!dst) {
 		log_err("kernel %s: %zu bytes do not fit in RAM", k->path, pm_len);
 		return -E2BIG;
+	}
+	ret = boot_file_read(k->file, k->file->size - pm_len, dst, pm_len);
+	if (ret) {
+		log_err("kernel %s: %s", k->path, ret == -ENODATA ? "file truncated" : strerror(-ret));
+		return ret == -ENODATA ? -ENOEXEC : ret;
 	}
 	k->entry = LAYOUT_BZIMAGE_GPA + BOOT_ENTRY64_OFF;
 	return 0;
@@ -123,47 +133,64 @@ static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, si
 			  bool *done)
 {
 	const struct setup_header *hdr = &k->zp->hdr;
+	uint64_t poff = k->file->size - pm_len + hdr->payload_offset;
 	size_t plen = hdr->payload_length, vlen = 0;
-	uint8_t *payload;
+	uint8_t magic[8] = { 0 }, tail[4], *payload = NULL, *vm = NULL;
+	struct boot_file vf;
 	enum boot_comp comp;
 	struct timespec t0;
 	double dec_ms = 0;
 	uint32_t expect = 0;
-	uint8_t *vm = NULL;
 	int ret;
 
 	if (hdr->payload_offset > pm_len || plen > pm_len - hdr->payload_offset || plen < 4) {
 		log_err("kernel %s: corrupt payload (outside the image)", k->path);
 		return -ENOEXEC;
 	}
-	payload = k->buf + (k->len - pm_len) + hdr->payload_offset;
-	comp = boot_comp_detect(payload, plen);
-	if (comp == BOOT_COMP_NONE && boot_rd32(payload) != 0x464c457f) {
+	ret = boot_file_read(k->file, poff, magic, plen < sizeof(magic) ? plen : sizeof(magic));
+	if (!ret)
+		ret = boot_file_read(k->file, poff + plen - 4, tail, 4);
+	if (ret) {
+		log_err("kernel %s: %s", k->path, ret == -ENODATA ? "file truncated" : strerror(-ret));
+		return ret == -ENODATA ? -ENOEXEC : ret;
+	}
+	comp = boot_comp_detect(magic, plen < sizeof(magic) ? plen : sizeof(magic));
+	if (comp == BOOT_COMP_NONE && boot_rd32(magic) != 0x464c457f) {
 		log_debug("kernel %s: payload format unknown, the guest decompresses it", k->path);
 		return 0;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (comp != BOOT_COMP_NONE) {
-		/* The kernel build appends the uncompressed size (size_append). */
-		expect = boot_rd32(payload + plen - 4);
-		ret = boot_decompress_mem(payload, plen - 4, mem->ram_size, &vm, &vlen);
-		dec_ms = boot_ms_since(&t0);
-		if (ret == -ENOMEM)
-			return ret;
-		if (ret == -EFBIG) {
-			log_err("kernel %s: payload larger than RAM once decompressed", k->path);
-			return -E2BIG;
-		}
-		if (ret || vlen != expect) {
-			log_err("kernel %s: corrupt payload (%s)", k->path, boot_comp_name(comp));
-			free(vm);
-			return -ENOEXEC;
-		}
+	if (comp == BOOT_COMP_NONE) {
+		/* An uncompressed vmlinux, read from the file. */
+		vlen = plen;
+		ret = boot_elf_load_vmlinux(mem, k->file, poff, plen, k->path, &k->entry, &k->end);
+		goto out;
 	}
-	if (!vm)
-		vlen = plen; /* an uncompressed vmlinux */
-	ret = boot_elf_load_vmlinux(mem, k->path, vm ? vm : payload, vlen, &k->entry, &k->end);
+	/* The kernel build appends the uncompressed size (size_append). */
+	expect = boot_rd32(tail);
+	payload = malloc(plen);
+	if (!payload)
+		return -ENOMEM;
+	ret = boot_file_read(k->file, poff, payload, plen);
+	if (!ret)
+		ret = boot_decompress_mem(payload, plen - 4, mem->ram_size, &vm, &vlen);
+	free(payload);
+	dec_ms = boot_ms_since(&t0);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret == -EFBIG) {
+		log_err("kernel %s: payload larger than RAM once decompressed", k->path);
+		return -E2BIG;
+	}
+	if (ret || vlen != expect) {
+		log_err("kernel %s: corrupt payload (%s)", k->path, boot_comp_name(comp));
+		free(vm);
+		return -ENOEXEC;
+	}
+	boot_file_mem(&vf, k->path, vm, vlen);
+	ret = boot_elf_load_vmlinux(mem, &vf, 0, vlen, k->path, &k->entry, &k->end);
 	free(vm);
+out:
 	if (ret)
 		return ret;
 	log_debug("kernel %s: unpacked %s payload, %zu -> %zu bytes, decompressed in %.1f ms, "
@@ -183,14 +210,14 @@ int boot_bzimage_load(const struct guest_mem *mem, struct boot_kernel *k, bool u
 	if (ret)
 		return ret;
 	if (unpack && k->zp->hdr.payload_length) {
-		ret = boot_bz_unpack(mem, k, k->len - setup_len, &done);
+		ret = boot_bz_unpack(mem, k, k->file->size - setup_len, &done);
 		if (ret || done)
 			return ret;
 	}
-	ret = boot_bz_place(mem, k, k->len - setup_len);
+	ret = boot_bz_place(mem, k, k->file->size - setup_len);
 	if (!ret)
 		log_debug("kernel %s: bzImage protocol %u.%02u, %zu bytes at %#llx", k->path,
-			  k->zp->hdr.version >> 8, k->zp->hdr.version & 0xff, k->len - setup_len,
+			  k->zp->hdr.version >> 8, k->zp->hdr.version & 0xff, k->file->size - setup_len,
 			  LAYOUT_BZIMAGE_GPA);
 	return ret;
 }

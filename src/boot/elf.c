@@ -1,11 +1,12 @@
-/* ELF kernels, parsed with libelf: PVH firmware or kernels (Xen PHYS32_ENTRY
- * note), x86-64 vmlinux through the Linux 64-bit entry, and the vmlinux
- * unpacked from a bzImage. Every header value is checked against the file. */
+/* ELF kernels: PVH firmware or kernels (Xen PHYS32_ENTRY note), x86-64
+ * vmlinux through the Linux 64-bit entry, and the vmlinux in a bzImage's
+ * payload. Headers come from small reads; segments are read straight into
+ * guest RAM. Every header value is checked against the file. */
+#include <elf.h>
 #include <errno.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "boot_priv.h"
@@ -14,99 +15,146 @@
 #include "kvisor/mem.h"
 
 #define BOOT_XEN_NOTE_PHYS32_ENTRY 18
+#define BOOT_ELF_PH_MAX            4096 /* program headers we accept */
+#define BOOT_NOTE_WIN              4096 /* bytes of notes read at a time */
 
-static int boot_elf_open(uint8_t *buf, size_t len, Elf **elf)
+static uint64_t boot_le(const uint8_t *p, unsigned n)
 {
-	if (elf_version(EV_CURRENT) == EV_NONE)
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+int boot_elf_ehdr(const uint8_t *b, size_t len, struct boot_elf *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (len < EI_NIDENT || memcmp(b, ELFMAG, SELFMAG) ||
+	    (b[EI_CLASS] != ELFCLASS32 && b[EI_CLASS] != ELFCLASS64))
 		return -ENOEXEC;
-	*elf = elf_memory((char *)buf, len);
-	if (!*elf)
-		return -ENOEXEC;
-	if (elf_kind(*elf) != ELF_K_ELF) {
-		elf_end(*elf);
-		return -ENOEXEC;
+	e->is64 = b[EI_CLASS] == ELFCLASS64;
+	e->lsb = b[EI_DATA] == ELFDATA2LSB;
+	if (len < (e->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+		return -ENODATA;
+	e->type = (uint16_t)boot_le(b + 16, 2);
+	e->machine = (uint16_t)boot_le(b + 18, 2);
+	if (e->is64) {
+		e->entry = boot_le(b + 24, 8);
+		e->phoff = boot_le(b + 32, 8);
+		e->shoff = boot_le(b + 40, 8);
+		e->phentsize = (uint16_t)boot_le(b + 54, 2);
+		e->phnum = (uint16_t)boot_le(b + 56, 2);
+		e->shentsize = (uint16_t)boot_le(b + 58, 2);
+		e->shnum = (uint16_t)boot_le(b + 60, 2);
+	} else {
+		e->entry = boot_le(b + 24, 4);
+		e->phoff = boot_le(b + 28, 4);
+		e->shoff = boot_le(b + 32, 4);
+		e->phentsize = (uint16_t)boot_le(b + 42, 2);
+		e->phnum = (uint16_t)boot_le(b + 44, 2);
+		e->shentsize = (uint16_t)boot_le(b + 46, 2);
+		e->shnum = (uint16_t)boot_le(b + 48, 2);
 	}
 	return 0;
 }
 
-/* Little-endian x86 executable; (*ehdr) filled. */
-static int boot_elf_check(Elf *elf, const char *what, GElf_Ehdr *ehdr)
+static void boot_elf_phdr(const struct boot_elf *e, const uint8_t *p, struct boot_elf_seg *s)
 {
-	if (!gelf_getehdr(elf, ehdr)) {
-		log_err("%s: corrupt ELF header: %s", what, elf_errmsg(-1));
-		return -ENOEXEC;
+	s->type = (uint32_t)boot_le(p, 4);
+	if (e->is64) {
+		s->offset = boot_le(p + 8, 8);
+		s->paddr = boot_le(p + 24, 8);
+		s->filesz = boot_le(p + 32, 8);
+		s->memsz = boot_le(p + 40, 8);
+		s->align = boot_le(p + 48, 8);
+	} else {
+		s->offset = boot_le(p + 4, 4);
+		s->paddr = boot_le(p + 12, 4);
+		s->filesz = boot_le(p + 16, 4);
+		s->memsz = boot_le(p + 20, 4);
+		s->align = boot_le(p + 28, 4);
 	}
-	if (ehdr->e_ident[EI_DATA] != ELFDATA2LSB ||
-	    (ehdr->e_machine != EM_X86_64 && ehdr->e_machine != EM_386)) {
-		log_err("%s: not an x86 ELF file", what);
-		return -ENOEXEC;
-	}
-	if (ehdr->e_type != ET_EXEC && ehdr->e_type != ET_DYN) {
-		log_err("%s: ELF file is not an executable", what);
-		return -ENOEXEC;
-	}
-	return 0;
 }
 
-/* One PT_LOAD segment at its physical address; the file is untrusted. */
-static int boot_elf_segment(const struct guest_mem *mem, const char *what, const GElf_Phdr *ph,
-			    const uint8_t *buf, size_t len)
+int boot_elf_phdrs(const struct boot_file *f, uint64_t base, uint64_t len, struct boot_elf *e,
+		   const char *what)
 {
-	uint64_t file_end;
-	uint8_t *dst;
-
-	if (ph->p_filesz > ph->p_memsz ||
-	    __builtin_add_overflow(ph->p_offset, ph->p_filesz, &file_end) || file_end > len) {
-		log_err("%s: corrupt ELF segment at %#llx", what, (unsigned long long)ph->p_paddr);
-		return -ENOEXEC;
-	}
-	/* Below 1 MiB live the VMM's page tables, boot data and ACPI tables. */
-	if (ph->p_paddr < LAYOUT_HIMEM_GPA) {
-		log_err("%s: ELF segment at %#llx is below 1 MiB", what,
-			(unsigned long long)ph->p_paddr);
-		return -ENOEXEC;
-	}
-	dst = mem_gpa_ptr(mem, ph->p_paddr, ph->p_memsz);
-	if (!dst) {
-		log_err("%s: ELF segment at %#llx (%llu KiB) is outside the %llu MiB of RAM", what,
-			(unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz >> 10,
-			BOOT_MIB(mem->ram_size));
-		return -E2BIG;
-	}
-	memcpy(dst, buf + ph->p_offset, ph->p_filesz);
-	memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
-	return 0;
-}
-
-/* Load every PT_LOAD segment; (entry) must lie in one of them. */
-static int boot_elf_segments(const struct guest_mem *mem, const char *what, Elf *elf,
-			     const uint8_t *buf, size_t len, uint64_t entry, uint64_t *end)
-{
-	bool entry_ok = false;
-	size_t nr;
+	size_t esz = e->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+	const char *why = NULL;
+	uint8_t *raw = NULL;
+	size_t n;
 	int ret;
 
-	*end = 0;
-	if (elf_getphdrnum(elf, &nr)) {
-		log_err("%s: corrupt ELF program headers: %s", what, elf_errmsg(-1));
+	if (e->phnum && e->phentsize != esz)
+		why = "unexpected entry size";
+	else if (e->phnum > BOOT_ELF_PH_MAX)
+		why = "too many";
+	else if (e->phoff > len || (uint64_t)e->phnum * esz > len - e->phoff)
+		why = "beyond the end of the file";
+	if (why) {
+		log_err("%s: corrupt ELF program headers: %s", what, why);
 		return -ENOEXEC;
 	}
-	for (size_t i = 0; i < nr; i++) {
-		GElf_Phdr ph;
+	n = (size_t)e->phnum * esz;
+	raw = malloc(n ? n : 1);
+	e->ph = calloc(e->phnum ? e->phnum : 1, sizeof(*e->ph));
+	if (!raw || !e->ph) {
+		free(raw);
+		return -ENOMEM;
+	}
+	ret = boot_file_read(f, base + e->phoff, raw, n);
+	if (ret) {
+		log_err("%s: corrupt ELF program headers: %s", what,
+			ret == -ENODATA ? "beyond the end of the file" : strerror(-ret));
+		free(raw);
+		return ret == -ENODATA ? -ENOEXEC : ret;
+	}
+	for (unsigned i = 0; i < e->phnum; i++)
+		boot_elf_phdr(e, raw + (size_t)i * esz, &e->ph[i]);
+	free(raw);
+	return 0;
+}
 
-		if (!gelf_getphdr(elf, (int)i, &ph)) {
-			log_err("%s: corrupt ELF program header %zu", what, i);
+void boot_elf_free(struct boot_elf *e)
+{
+	free(e->ph);
+	e->ph = NULL;
+}
+
+int boot_elf_check(const struct guest_mem *mem, const char *what, const struct boot_elf *e,
+		   uint64_t len, uint64_t entry, uint64_t *end)
+{
+	bool entry_ok = false;
+
+	*end = 0;
+	for (unsigned i = 0; i < e->phnum; i++) {
+		const struct boot_elf_seg *s = &e->ph[i];
+		uint64_t file_end;
+
+		if (s->type != PT_LOAD || !s->memsz)
+			continue;
+		if (s->filesz > s->memsz || __builtin_add_overflow(s->offset, s->filesz, &file_end) ||
+		    file_end > len) {
+			log_err("%s: corrupt ELF segment at %#llx", what, (unsigned long long)s->paddr);
 			return -ENOEXEC;
 		}
-		if (ph.p_type != PT_LOAD || !ph.p_memsz)
-			continue;
-		ret = boot_elf_segment(mem, what, &ph, buf, len);
-		if (ret)
-			return ret;
+		/* Below 1 MiB live the VMM's page tables, boot data and ACPI tables. */
+		if (s->paddr < LAYOUT_HIMEM_GPA) {
+			log_err("%s: ELF segment at %#llx is below 1 MiB", what,
+				(unsigned long long)s->paddr);
+			return -ENOEXEC;
+		}
+		if (!mem_gpa_ptr(mem, s->paddr, s->memsz)) {
+			log_err("%s: ELF segment at %#llx (%llu KiB) is outside the %llu MiB of RAM",
+				what, (unsigned long long)s->paddr, (unsigned long long)s->memsz >> 10,
+				BOOT_MIB(mem->ram_size));
+			return -E2BIG;
+		}
 		/* mem_gpa_ptr accepted the range: no overflow. */
-		if (ph.p_paddr + ph.p_memsz > *end)
-			*end = ph.p_paddr + ph.p_memsz;
-		if (entry >= ph.p_paddr && entry - ph.p_paddr < ph.p_filesz)
+		if (s->paddr + s->memsz > *end)
+			*end = s->paddr + s->memsz;
+		if (entry >= s->paddr && entry - s->paddr < s->filesz)
 			entry_ok = true;
 	}
 	if (!entry_ok) {
@@ -117,26 +165,70 @@ static int boot_elf_segments(const struct guest_mem *mem, const char *what, Elf 
 	return 0;
 }
 
-/* Search one block of notes for Xen's PHYS32_ENTRY. 1 if found. */
-static int boot_elf_note_scan(Elf_Data *data, uint64_t *entry)
+/* Segments checked by boot_elf_check: read each into place, zero the rest. */
+static int boot_elf_read_segments(const struct guest_mem *mem, const char *what,
+				  const struct boot_file *f, uint64_t base,
+				  const struct boot_elf *e)
 {
-	size_t off = 0, next, name_off, desc_off;
-	GElf_Nhdr nh;
+	for (unsigned i = 0; i < e->phnum; i++) {
+		const struct boot_elf_seg *s = &e->ph[i];
+		uint8_t *dst;
+		int ret;
 
-	while (data && off < data->d_size &&
-	       (next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-		const uint8_t *d = (const uint8_t *)data->d_buf + desc_off;
-		const char *name = (const char *)data->d_buf + name_off;
-		uint64_t v = 0;
-
-		off = next;
-		if (nh.n_type != BOOT_XEN_NOTE_PHYS32_ENTRY || nh.n_namesz != 4 ||
-		    memcmp(name, "Xen", 4))
+		if (s->type != PT_LOAD || !s->memsz)
 			continue;
-		if (nh.n_descsz != 4 && nh.n_descsz != 8)
+		dst = mem_gpa_ptr(mem, s->paddr, s->memsz);
+		ret = boot_file_read(f, base + s->offset, dst, s->filesz);
+		if (ret) {
+			log_err("%s: cannot read the ELF segment at %#llx: %s", what,
+				(unsigned long long)s->paddr,
+				ret == -ENODATA ? "file truncated" : strerror(-ret));
+			return ret == -ENODATA ? -ENOEXEC : ret;
+		}
+		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+	}
+	return 0;
+}
+
+/* Scan [off, off + size) of the file for Xen's PHYS32_ENTRY note, reading a
+ * window at a time. 1 if found, 0 if not or the notes end malformed (as
+ * gelf_getnote), -ENOEXEC for a malformed Xen note, -errno. */
+static int boot_elf_note_scan(const struct boot_file *f, uint64_t off, uint64_t size,
+			      uint64_t align, uint64_t *entry)
+{
+	uint8_t win[BOOT_NOTE_WIN];
+	uint64_t a = align == 8 ? 8 : 4, p = 0, win_at = 0, win_len = 0;
+
+	while (size - p >= 12) {
+		uint64_t namesz, descsz, type, name_at, desc_at, dpad, v;
+		uint64_t need = size - p < 32 ? size - p : 32;
+		const uint8_t *n;
+
+		/* Header, a 4-byte name and an 8-byte desc lie within 32 bytes of p. */
+		if (p < win_at || p + need > win_at + win_len) {
+			win_at = p;
+			win_len = size - p < sizeof(win) ? size - p : sizeof(win);
+			if (boot_file_read(f, off + win_at, win, (size_t)win_len))
+				return -ENOEXEC;
+		}
+		n = win + (p - win_at);
+		namesz = boot_le(n, 4);
+		descsz = boot_le(n + 4, 4);
+		type = boot_le(n + 8, 4);
+		name_at = p + 12;
+		if (namesz > size - name_at)
+			return 0;
+		desc_at = (name_at + namesz + a - 1) & ~(a - 1);
+		dpad = (descsz + a - 1) & ~(a - 1);
+		if (desc_at > size || dpad > size - desc_at)
+			return 0;
+		p = desc_at + dpad;
+		if (type != BOOT_XEN_NOTE_PHYS32_ENTRY || namesz != 4 ||
+		    memcmp(win + (name_at - win_at), "Xen", 4))
+			continue;
+		if (descsz != 4 && descsz != 8)
 			return -ENOEXEC;
-		for (unsigned i = 0; i < nh.n_descsz; i++)
-			v |= (uint64_t)d[i] << (8 * i);
+		v = boot_le(win + (desc_at - win_at), (unsigned)descsz);
 		if (v > UINT32_MAX)
 			return -ENOEXEC;
 		*entry = v;
@@ -147,104 +239,155 @@ static int boot_elf_note_scan(Elf_Data *data, uint64_t *entry)
 
 /* PVH entry from a PT_NOTE segment, else from a SHT_NOTE section. 1 if
  * found, 0 if not, -ENOEXEC for a malformed note. */
-static int boot_elf_pvh_entry(Elf *elf, size_t len, uint64_t *entry)
+static int boot_elf_pvh_entry(const struct boot_file *f, const struct boot_elf *e,
+			      uint64_t *entry)
 {
-	Elf_Scn *scn = NULL;
-	size_t nr;
+	size_t esz = e->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
 	int ret;
 
-	if (elf_getphdrnum(elf, &nr))
-		return -ENOEXEC;
-	for (size_t i = 0; i < nr; i++) {
-		GElf_Phdr ph;
+	for (unsigned i = 0; i < e->phnum; i++) {
+		const struct boot_elf_seg *s = &e->ph[i];
 		uint64_t end;
 
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE)
+		if (s->type != PT_NOTE)
 			continue;
-		if (__builtin_add_overflow(ph.p_offset, ph.p_filesz, &end) || end > len)
+		if (__builtin_add_overflow(s->offset, s->filesz, &end) || end > f->size)
 			return -ENOEXEC;
-		ret = boot_elf_note_scan(elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
-							      ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR),
-					 entry);
+		ret = boot_elf_note_scan(f, s->offset, s->filesz, s->align, entry);
 		if (ret)
 			return ret;
 	}
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
+	/* Section headers out of the file or of an unknown size: no sections. */
+	if (!e->shnum || e->shentsize != esz || e->shoff > f->size ||
+	    (uint64_t)e->shnum * esz > f->size - e->shoff)
+		return 0;
+	for (unsigned i = 0; i < e->shnum; i++) {
+		uint8_t sh[sizeof(Elf64_Shdr)];
+		uint64_t off, size, align, end;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+		if (boot_file_read(f, e->shoff + (uint64_t)i * esz, sh, esz))
+			return 0;
+		if (boot_le(sh + 4, 4) != SHT_NOTE)
 			continue;
-		ret = boot_elf_note_scan(elf_getdata(scn, NULL), entry);
+		off = e->is64 ? boot_le(sh + 24, 8) : boot_le(sh + 16, 4);
+		size = e->is64 ? boot_le(sh + 32, 8) : boot_le(sh + 20, 4);
+		align = e->is64 ? boot_le(sh + 48, 8) : boot_le(sh + 32, 4);
+		if (__builtin_add_overflow(off, size, &end) || end > f->size)
+			continue; /* libelf gave no data for it */
+		ret = boot_elf_note_scan(f, off, size, align, entry);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
+/* Little-endian x86 executable. */
+static int boot_elf_kind(const struct boot_elf *e, const char *what)
+{
+	if (!e->lsb || (e->machine != EM_X86_64 && e->machine != EM_386)) {
+		log_err("%s: not an x86 ELF file", what);
+		return -ENOEXEC;
+	}
+	if (e->type != ET_EXEC && e->type != ET_DYN) {
+		log_err("%s: ELF file is not an executable", what);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
 int boot_elf_load(const struct guest_mem *mem, struct boot_kernel *k)
 {
+	uint8_t head[sizeof(Elf64_Ehdr)] = { 0 };
+	size_t n = k->file->size < sizeof(head) ? (size_t)k->file->size : sizeof(head);
 	char what[PATH_MAX + 16];
-	GElf_Ehdr ehdr;
-	Elf *elf;
+	struct boot_elf e;
 	int ret;
 
 	snprintf(what, sizeof(what), "kernel %s", k->path);
-	if (boot_elf_open(k->buf, k->len, &elf)) {
+	ret = boot_file_read(k->file, 0, head, n);
+	if (!ret)
+		ret = boot_elf_ehdr(head, n, &e);
+	if (ret == -ENODATA) {
+		log_err("%s: corrupt ELF header: truncated", what);
+		return -ENOEXEC;
+	}
+	if (ret) {
 		log_err("kernel %s: corrupt ELF file", k->path);
 		return -ENOEXEC;
 	}
-	ret = boot_elf_check(elf, what, &ehdr);
+	ret = boot_elf_kind(&e, what);
+	if (!ret)
+		ret = boot_elf_phdrs(k->file, 0, k->file->size, &e, what);
 	if (ret)
 		goto out;
-	ret = boot_elf_pvh_entry(elf, k->len, &k->entry);
+	ret = boot_elf_pvh_entry(k->file, &e, &k->entry);
 	if (ret < 0) {
 		log_err("kernel %s: corrupt ELF note", k->path);
 		goto out;
 	}
 	k->pvh = ret == 1;
 	if (!k->pvh) {
-		if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_machine != EM_X86_64) {
+		if (!e.is64 || e.machine != EM_X86_64) {
 			log_err("kernel %s: ELF without PVH entry note", k->path);
 			ret = -ENOEXEC;
 			goto out;
 		}
-		k->entry = ehdr.e_entry;
+		k->entry = e.entry;
 		boot_zp_scratch(k->zp);
 		k->cmdline_max = LAYOUT_CMDLINE_MAX - 1;
 	}
-	ret = boot_elf_segments(mem, what, elf, k->buf, k->len, k->entry, &k->end);
+	ret = boot_elf_check(mem, what, &e, k->file->size, k->entry, &k->end);
+	if (!ret)
+		ret = boot_elf_read_segments(mem, what, k->file, 0, &e);
 	if (!ret)
 		log_debug("kernel %s: ELF%s, %s entry %#llx, ends at %#llx", k->path,
-			  ehdr.e_ident[EI_CLASS] == ELFCLASS64 ? "64" : "32",
-			  k->pvh ? "PVH" : "Linux 64-bit", (unsigned long long)k->entry,
-			  (unsigned long long)k->end);
+			  e.is64 ? "64" : "32", k->pvh ? "PVH" : "Linux 64-bit",
+			  (unsigned long long)k->entry, (unsigned long long)k->end);
 out:
-	elf_end(elf);
+	boot_elf_free(&e);
 	return ret;
 }
 
-int boot_elf_load_vmlinux(const struct guest_mem *mem, const char *path, uint8_t *buf,
-			  size_t len, uint64_t *entry, uint64_t *end)
+int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len,
+			 const char *path, struct boot_elf *e)
 {
+	uint8_t head[sizeof(Elf64_Ehdr)] = { 0 };
+	size_t n = len < sizeof(head) ? (size_t)len : sizeof(head);
 	char what[PATH_MAX + 16];
-	GElf_Ehdr ehdr;
-	Elf *elf;
 	int ret;
 
-	snprintf(what, sizeof(what), "kernel %s payload", path);
-	if (boot_elf_open(buf, len, &elf)) {
+	memset(e, 0, sizeof(*e));
+	ret = boot_file_read(f, base, head, n);
+	if (!ret)
+		ret = boot_elf_ehdr(head, n, e);
+	if (ret == -ENOEXEC) {
 		log_err("kernel %s: corrupt payload (not an ELF file)", path);
 		return -ENOEXEC;
 	}
-	if (!gelf_getehdr(elf, &ehdr) || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    ehdr.e_ident[EI_DATA] != ELFDATA2LSB || ehdr.e_machine != EM_X86_64) {
+	if (ret || !e->is64 || !e->lsb || e->machine != EM_X86_64) {
 		log_err("kernel %s: corrupt payload (not an x86-64 vmlinux)", path);
-		ret = -ENOEXEC;
-		goto out;
+		return -ENOEXEC;
 	}
-	*entry = ehdr.e_entry;
-	ret = boot_elf_segments(mem, what, elf, buf, len, *entry, end);
+	snprintf(what, sizeof(what), "kernel %s payload", path);
+	return boot_elf_phdrs(f, base, len, e, what);
+}
+
+int boot_elf_load_vmlinux(const struct guest_mem *mem, const struct boot_file *f, uint64_t base,
+			  uint64_t len, const char *path, uint64_t *entry, uint64_t *end)
+{
+	char what[PATH_MAX + 16];
+	struct boot_elf e;
+	int ret;
+
+	snprintf(what, sizeof(what), "kernel %s payload", path);
+	ret = boot_elf_vmlinux_hdr(f, base, len, path, &e);
+	if (ret)
+		goto out;
+	*entry = e.entry;
+	ret = boot_elf_check(mem, what, &e, len, *entry, end);
+	if (!ret)
+		ret = boot_elf_read_segments(mem, what, f, base, &e);
 out:
-	elf_end(elf);
+	boot_elf_free(&e);
 	return ret;
 }
