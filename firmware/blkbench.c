@@ -1,9 +1,8 @@
 /* Block benchmark guest (tools/bench/blk): drives the first virtio-blk PCI
  * function with its own polled driver at CPL3 and times three jobs with
  * rdtsc: sequential 1 MiB reads, random 4 KiB reads, sequential 1 MiB
- * writes, each keeping blk.qd (random: blk.rand_qd) requests in flight. Result
- * lines go to COM1
- * (QEMU has no test port):
+ * writes, each keeping blk.qd (random: blk.rand_qd) requests in flight.
+ * Result lines go to COM1 (QEMU has no test port):
  *   blkbench: <job> len=<bytes> qd=<n> reqs=<n> bytes=<n> tsc=<ticks>
  *             errors=<n> badlen=<n> baddata=<n> kicks=<n>
  * Features: VERSION_1 and FLUSH, as every Linux guest has them: without
