@@ -33,26 +33,75 @@ const char *boot_comp_name(enum boot_comp comp);
 int boot_decompress_mem(const uint8_t *in, size_t len, size_t limit, uint8_t **out,
 			size_t *out_len) __attribute__((warn_unused_result));
 
-/* Growing output buffer of a decompressor: never more than limit + 1 bytes,
- * so that "more than the limit" is seen without trusting any header. */
-struct boot_obuf {
-	uint8_t *p;
-	size_t len;
-	size_t cap;
-	size_t max_cap; /* limit + 1, saturated */
+struct boot_file;
+
+/* Compressed input: a byte range of a file, read BOOT_IN_CHUNK bytes at a
+ * time into a small mapping (or used in place when the file is in memory). */
+#define BOOT_IN_CHUNK (128u << 10)
+
+struct boot_in {
+	const struct boot_file *f;
+	uint64_t off, end;  /* the part of the range not yet read */
+	uint8_t *buf;       /* BOOT_IN_CHUNK bytes, or NULL */
+	const uint8_t *p;   /* unconsumed bytes */
+	size_t n;
 };
 
-/* Make room for (n) more bytes, or as many as max_cap allows: 0 when at
- * least one byte is free, else -EFBIG; -ENOMEM. */
-int boot_obuf_reserve(struct boot_obuf *o, size_t n) __attribute__((warn_unused_result));
-int boot_obuf_grow(struct boot_obuf *o) __attribute__((warn_unused_result));
+int boot_in_open(struct boot_in *in, const struct boot_file *f, uint64_t off, uint64_t len)
+	__attribute__((warn_unused_result));
+void boot_in_close(struct boot_in *in);
+/* Make at least min(want, what is left) bytes available at in->p (want at
+ * most BOOT_IN_CHUNK). 0, -EINVAL (file truncated) or -errno. */
+int boot_in_fill(struct boot_in *in, size_t want) __attribute__((warn_unused_result));
 
-/* Decode one lz4 stream starting at (in), append to (o), set (*used) to the
- * bytes consumed. 0, -EINVAL, -EFBIG, -ENOMEM. */
-int boot_unlz4_frame(const uint8_t *in, size_t len, struct boot_obuf *o, size_t *used)
+static inline uint64_t boot_in_left(const struct boot_in *in)
+{
+	return in->n + (in->end - in->off);
+}
+
+static inline void boot_in_skip(struct boot_in *in, size_t k)
+{
+	in->p += k;
+	in->n -= k;
+}
+
+/* Decompressed output. Flat: one buffer of limit + 1 bytes (the extra byte
+ * tells "more than the limit"). Scatter: the bytes of each span go to its
+ * dst (guest RAM), the rest only through a small ring kept for lz4's
+ * back-references; past the last span, everything is dropped that way. */
+#define BOOT_OUT_RING (128u << 10) /* twice lz4's longest back-reference */
+
+struct boot_out_span {
+	uint64_t start, end;
+	uint8_t *dst;
+};
+
+struct boot_out {
+	uint64_t pos;   /* bytes written so far */
+	uint64_t limit; /* more than this is -EFBIG */
+	uint8_t *flat;
+	const struct boot_out_span *spans; /* sorted, not overlapping */
+	unsigned nr_spans, cur;
+	uint8_t *ring;  /* BOOT_OUT_RING bytes, scatter only */
+};
+
+/* Where the byte at (pos) goes: (*p), with (*len) bytes contiguous after it
+ * and (*back) bytes before it in the same buffer, already written (pos at or
+ * after o->pos). 0 or -EFBIG past o->limit. */
+int boot_out_room(struct boot_out *o, uint64_t pos, uint8_t **p, size_t *len, size_t *back)
 	__attribute__((warn_unused_result));
-int boot_unlz4_legacy(const uint8_t *in, size_t len, struct boot_obuf *o, size_t *used)
-	__attribute__((warn_unused_result));
+/* The written byte at (pos) (at most BOOT_OUT_RING / 2 behind o->pos), and
+ * how many written bytes follow it contiguously (*len). */
+const uint8_t *boot_out_at(struct boot_out *o, uint64_t pos, size_t *len);
+
+/* Decompress every stream in (in) (zero padding between and after them)
+ * into (o). 0, -EINVAL (corrupt or truncated), -EFBIG (past o->limit),
+ * -ENOMEM or -errno (reading). */
+int boot_unpack(struct boot_in *in, struct boot_out *o) __attribute__((warn_unused_result));
+
+/* Decode one lz4 stream at in->p (magic included) into (o). Errors as above. */
+int boot_unlz4_frame(struct boot_in *in, struct boot_out *o) __attribute__((warn_unused_result));
+int boot_unlz4_legacy(struct boot_in *in, struct boot_out *o) __attribute__((warn_unused_result));
 
 /* A kernel or initrd file (file.c). Regular files are read with pread where
  * the bytes are needed; other files (pipes) are read whole into an anonymous
@@ -144,6 +193,16 @@ int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len,
  * 0 or -ENOEXEC/-E2BIG, logged. */
 int boot_elf_load_vmlinux(const struct guest_mem *mem, const struct boot_file *f, uint64_t base,
 			  uint64_t len, const char *path, uint64_t *entry, uint64_t *end)
+	__attribute__((warn_unused_result));
+
+/* Spans for a struct boot_out that sends the file bytes of each PT_LOAD
+ * segment (checked by boot_elf_check) to its guest RAM; (*spans) is
+ * malloc'd. boot_elf_spans_finish then copies file bytes that two segments
+ * share to the second one and zeroes each segment past its file bytes.
+ * 0 or -ENOMEM. */
+int boot_elf_spans(const struct guest_mem *mem, const struct boot_elf *e,
+		   struct boot_out_span **spans, unsigned *nr) __attribute__((warn_unused_result));
+int boot_elf_spans_finish(const struct guest_mem *mem, const struct boot_elf *e)
 	__attribute__((warn_unused_result));
 
 /* Write the hvm_start_info, module entry and memory map at

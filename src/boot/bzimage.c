@@ -3,7 +3,10 @@
  * host, the vmlinux in its payload (the emulated decompressor costs ~25 s). */
 #include <asm/bootparam.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,6 +23,7 @@
 #define BOOT_ENTRY64_OFF 0x200
 #define BOOT_INITRD_MAX  0x37ffffffULL /* initrd_addr_max before protocol 2.03 */
 #define BOOT_HEAD_LEN    0x400 /* the setup header ends before 0x302 */
+#define BOOT_PEEK        (64u << 10) /* payload bytes that must hold the ELF headers */
 
 _Static_assert(sizeof(struct boot_params) == 4096, "zero page is one page");
 _Static_assert(BOOT_HDR_END <= 0x290, "setup header inside the zero page");
@@ -127,6 +131,78 @@ static int boot_bz_place(const struct guest_mem *mem, struct boot_kernel *k, siz
 	return 0;
 }
 
+/* Decompress the first BOOT_PEEK bytes of the payload into (head) and
+ * parse the vmlinux ELF header and program headers there. */
+static int boot_bz_peek(const struct boot_kernel *k, uint64_t poff, uint64_t plen,
+			enum boot_comp comp, uint8_t *head, struct boot_elf *e)
+{
+	struct boot_out o = { .flat = head, .limit = BOOT_PEEK - 1 };
+	struct boot_file hf;
+	struct boot_in in;
+	int ret;
+
+	ret = boot_in_open(&in, k->file, poff, plen);
+	if (!ret)
+		ret = boot_unpack(&in, &o);
+	boot_in_close(&in);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret && ret != -EFBIG) { /* -EFBIG: there is more than the head */
+		log_err("kernel %s: corrupt payload (%s)", k->path, boot_comp_name(comp));
+		return -ENOEXEC;
+	}
+	boot_file_mem(&hf, k->path, head, o.pos < BOOT_PEEK ? (size_t)o.pos : BOOT_PEEK);
+	return boot_elf_vmlinux_hdr(&hf, 0, hf.size, k->path, e);
+}
+
+/* Stream the compressed payload's vmlinux into guest RAM: each byte of a
+ * segment is written once, at its place; bytes between segments pass
+ * through a 128 KiB ring. No buffer holds the image. */
+static int boot_bz_stream(const struct guest_mem *mem, struct boot_kernel *k, uint64_t poff,
+			  uint64_t plen, enum boot_comp comp, uint32_t expect)
+{
+	struct boot_out o = { .limit = expect };
+	struct boot_out_span *spans = NULL;
+	char what[PATH_MAX + 16];
+	struct boot_elf e = { 0 };
+	struct boot_in in;
+	uint8_t *buf;
+	int ret;
+
+	/* One mapping for the head, then the ring: unmapped, not kept by a heap. */
+	buf = mmap(NULL, BOOT_OUT_RING, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	_Static_assert(BOOT_PEEK <= BOOT_OUT_RING, "head fits the ring's mapping");
+	snprintf(what, sizeof(what), "kernel %s payload", k->path);
+	ret = boot_bz_peek(k, poff, plen, comp, buf, &e);
+	if (!ret) {
+		k->entry = e.entry;
+		ret = boot_elf_check(mem, what, &e, expect, k->entry, &k->end);
+	}
+	if (!ret)
+		ret = boot_elf_spans(mem, &e, &spans, &o.nr_spans);
+	if (ret)
+		goto out;
+	o.spans = spans;
+	o.ring = buf;
+	ret = boot_in_open(&in, k->file, poff, plen);
+	if (!ret)
+		ret = boot_unpack(&in, &o);
+	boot_in_close(&in);
+	if (ret != -ENOMEM && (ret || o.pos != expect)) {
+		log_err("kernel %s: corrupt payload (%s)", k->path, boot_comp_name(comp));
+		ret = -ENOEXEC;
+	}
+	if (!ret)
+		ret = boot_elf_spans_finish(mem, &e);
+out:
+	free(spans);
+	boot_elf_free(&e);
+	munmap(buf, BOOT_OUT_RING);
+	return ret;
+}
+
 /* Decompress the payload and load its vmlinux. (*done) stays false when
  * the payload format is unknown: the guest's decompressor will handle it. */
 static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, size_t pm_len,
@@ -135,11 +211,9 @@ static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, si
 	const struct setup_header *hdr = &k->zp->hdr;
 	uint64_t poff = k->file->size - pm_len + hdr->payload_offset;
 	size_t plen = hdr->payload_length, vlen = 0;
-	uint8_t magic[8] = { 0 }, tail[4], *payload = NULL, *vm = NULL;
-	struct boot_file vf;
+	uint8_t magic[8] = { 0 }, tail[4];
 	enum boot_comp comp;
 	struct timespec t0;
-	double dec_ms = 0;
 	uint32_t expect = 0;
 	int ret;
 
@@ -168,34 +242,18 @@ static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, si
 	}
 	/* The kernel build appends the uncompressed size (size_append). */
 	expect = boot_rd32(tail);
-	payload = malloc(plen);
-	if (!payload)
-		return -ENOMEM;
-	ret = boot_file_read(k->file, poff, payload, plen);
-	if (!ret)
-		ret = boot_decompress_mem(payload, plen - 4, mem->ram_size, &vm, &vlen);
-	free(payload);
-	dec_ms = boot_ms_since(&t0);
-	if (ret == -ENOMEM)
-		return ret;
-	if (ret == -EFBIG) {
+	vlen = expect;
+	if (expect > mem->ram_size) {
 		log_err("kernel %s: payload larger than RAM once decompressed", k->path);
 		return -E2BIG;
 	}
-	if (ret || vlen != expect) {
-		log_err("kernel %s: corrupt payload (%s)", k->path, boot_comp_name(comp));
-		free(vm);
-		return -ENOEXEC;
-	}
-	boot_file_mem(&vf, k->path, vm, vlen);
-	ret = boot_elf_load_vmlinux(mem, &vf, 0, vlen, k->path, &k->entry, &k->end);
-	free(vm);
+	ret = boot_bz_stream(mem, k, poff, plen - 4, comp, expect);
 out:
 	if (ret)
 		return ret;
-	log_debug("kernel %s: unpacked %s payload, %zu -> %zu bytes, decompressed in %.1f ms, "
-		  "loaded in %.1f ms, entry %#llx", k->path, boot_comp_name(comp), plen, vlen,
-		  dec_ms, boot_ms_since(&t0) - dec_ms, (unsigned long long)k->entry);
+	log_debug("kernel %s: unpacked %s payload, %zu -> %zu bytes, into guest RAM in %.1f ms, "
+		  "entry %#llx", k->path, boot_comp_name(comp), plen, vlen, boot_ms_since(&t0),
+		  (unsigned long long)k->entry);
 	*done = true;
 	return 0;
 }

@@ -1,18 +1,22 @@
 /* Host-side decompression of kernels and initrds (gzip, xz, lzma, zstd; lz4
  * in decompress_lz4.c): the guest would run the same code emulated, slowly.
+ * Input is read from the file a chunk at a time and output goes straight to
+ * guest RAM (struct boot_out), so no image passes through the heap.
  * Input is untrusted: libraries are given exact lengths, output is bounded. */
 #include <errno.h>
 #include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #define ZLIB_CONST
 #include <zlib.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_stableOutBuffer */
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include "boot_priv.h"
 
-#define BOOT_OBUF_MIN (64u << 10)
+#define BOOT_XZ_MEMLIMIT (128ULL << 20) /* xz -9 needs 65 MiB, Linux 32 MiB */
 #define BOOT_CHUNK_MAX (1u << 30) /* zlib counts in 32-bit uInt */
 
 static const struct {
@@ -50,69 +54,160 @@ const char *boot_comp_name(enum boot_comp comp)
 	return "uncompressed";
 }
 
-int boot_obuf_reserve(struct boot_obuf *o, size_t n)
+int boot_in_open(struct boot_in *in, const struct boot_file *f, uint64_t off, uint64_t len)
 {
-	size_t want, cap;
-	uint8_t *p;
-
-	if (o->cap - o->len >= n)
+	memset(in, 0, sizeof(*in));
+	in->f = f;
+	if (off > f->size || len > f->size - off)
+		return -EINVAL;
+	if (f->map) { /* already in memory: no copy */
+		in->p = f->map + off;
+		in->n = (size_t)len;
+		in->off = in->end = off + len;
 		return 0;
-	if (o->cap >= o->max_cap)
-		return o->cap > o->len ? 0 : -EFBIG;
-	want = n < o->max_cap - o->len ? o->len + n : o->max_cap;
-	cap = o->cap < BOOT_OBUF_MIN ? BOOT_OBUF_MIN : o->cap;
-	while (cap < want)
-		cap = cap <= o->max_cap / 2 ? cap * 2 : o->max_cap;
-	if (cap > o->max_cap)
-		cap = o->max_cap;
-	p = realloc(o->p, cap);
-	if (!p)
+	}
+	in->buf = mmap(NULL, BOOT_IN_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (in->buf == MAP_FAILED) {
+		in->buf = NULL;
 		return -ENOMEM;
-	o->p = p;
-	o->cap = cap;
+	}
+	in->p = in->buf;
+	in->off = off;
+	in->end = off + len;
 	return 0;
 }
 
-int boot_obuf_grow(struct boot_obuf *o)
+void boot_in_close(struct boot_in *in)
 {
-	return boot_obuf_reserve(o, 1);
+	if (in->buf)
+		munmap(in->buf, BOOT_IN_CHUNK);
+	in->buf = NULL;
+	in->n = 0;
 }
 
-static size_t boot_obuf_room(const struct boot_obuf *o)
+int boot_in_fill(struct boot_in *in, size_t want)
 {
-	size_t room = o->cap - o->len;
+	size_t k;
+	int ret;
 
-	return room < BOOT_CHUNK_MAX ? room : BOOT_CHUNK_MAX;
+	if (in->n >= want || in->off == in->end || !in->buf)
+		return 0;
+	memmove(in->buf, in->p, in->n);
+	in->p = in->buf;
+	k = BOOT_IN_CHUNK - in->n;
+	if (k > in->end - in->off)
+		k = (size_t)(in->end - in->off);
+	ret = boot_file_read(in->f, in->off, in->buf + in->n, k);
+	if (ret)
+		return ret == -ENODATA ? -EINVAL : ret;
+	in->n += k;
+	in->off += k;
+	return 0;
+}
+
+int boot_out_room(struct boot_out *o, uint64_t pos, uint8_t **p, size_t *len, size_t *back)
+{
+	uint64_t lim, gap_start, gap_end;
+	size_t r;
+
+	if (pos > o->limit)
+		return -EFBIG;
+	lim = o->limit + 1;
+	if (o->flat) {
+		*p = o->flat + pos;
+		*len = (size_t)(lim - pos);
+		*back = (size_t)pos;
+		return 0;
+	}
+	while (o->cur < o->nr_spans && o->spans[o->cur].end <= pos)
+		o->cur++;
+	if (o->cur < o->nr_spans && o->spans[o->cur].start <= pos) {
+		const struct boot_out_span *s = &o->spans[o->cur];
+
+		*p = s->dst + (pos - s->start);
+		*len = (size_t)((s->end < lim ? s->end : lim) - pos);
+		*back = (size_t)(pos - s->start);
+		return 0;
+	}
+	gap_start = o->cur ? o->spans[o->cur - 1].end : 0;
+	gap_end = o->cur < o->nr_spans ? o->spans[o->cur].start : lim;
+	r = (size_t)(pos & (BOOT_OUT_RING - 1));
+	*p = o->ring + r;
+	*len = BOOT_OUT_RING - r;
+	if (*len > gap_end - pos)
+		*len = (size_t)(gap_end - pos);
+	*back = r < pos - gap_start ? r : (size_t)(pos - gap_start);
+	return 0;
+}
+
+const uint8_t *boot_out_at(struct boot_out *o, uint64_t pos, size_t *len)
+{
+	unsigned lo = 0, hi = o->nr_spans;
+	uint64_t end = o->pos;
+	size_t r;
+
+	if (o->flat) {
+		*len = (size_t)(end - pos);
+		return o->flat + pos;
+	}
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (o->spans[mid].end <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < o->nr_spans && o->spans[lo].start <= pos) {
+		if (o->spans[lo].end < end)
+			end = o->spans[lo].end;
+		*len = (size_t)(end - pos);
+		return o->spans[lo].dst + (pos - o->spans[lo].start);
+	}
+	if (lo < o->nr_spans && o->spans[lo].start < end)
+		end = o->spans[lo].start;
+	r = (size_t)(pos & (BOOT_OUT_RING - 1));
+	*len = (size_t)(end - pos) < BOOT_OUT_RING - r ? (size_t)(end - pos) : BOOT_OUT_RING - r;
+	return o->ring + r;
+}
+
+/* Room for output, at most 1 GiB (zlib counts in 32-bit uInt). */
+static int boot_out_next(struct boot_out *o, uint8_t **p, size_t *len)
+{
+	size_t back;
+	int err = boot_out_room(o, o->pos, p, len, &back);
+
+	if (!err && *len > BOOT_CHUNK_MAX)
+		*len = BOOT_CHUNK_MAX;
+	return err;
 }
 
 /* One gzip member. zlib never reads past avail_in. */
-static int boot_ungzip(const uint8_t *in, size_t len, struct boot_obuf *o, size_t *used)
+static int boot_ungzip(struct boot_in *in, struct boot_out *o)
 {
 	z_stream zs;
-	size_t fed = 0;
 	int ret, err = 0;
 
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
 		return -ENOMEM;
 	for (;;) {
+		uint8_t *p;
 		size_t room;
 
-		if (zs.avail_in == 0 && fed < len) {
-			size_t n = len - fed < BOOT_CHUNK_MAX ? len - fed : BOOT_CHUNK_MAX;
-
-			zs.next_in = in + fed;
-			zs.avail_in = (uInt)n;
-			fed += n;
-		}
-		err = boot_obuf_grow(o);
+		err = in->n ? 0 : boot_in_fill(in, BOOT_IN_CHUNK);
+		if (!err)
+			err = boot_out_next(o, &p, &room);
 		if (err)
 			break;
-		room = boot_obuf_room(o);
-		zs.next_out = o->p + o->len;
+		zs.next_in = in->p;
+		zs.avail_in = (uInt)in->n;
+		zs.next_out = p;
 		zs.avail_out = (uInt)room;
 		ret = inflate(&zs, Z_NO_FLUSH);
-		o->len += room - zs.avail_out;
+		o->pos += room - zs.avail_out;
+		boot_in_skip(in, in->n - zs.avail_in);
 		if (ret == Z_STREAM_END)
 			break;
 		if (ret == Z_MEM_ERROR) {
@@ -121,110 +216,117 @@ static int boot_ungzip(const uint8_t *in, size_t len, struct boot_obuf *o, size_
 		}
 		/* Output room left and all input used: the member is truncated. */
 		if ((ret != Z_OK && ret != Z_BUF_ERROR) ||
-		    (zs.avail_out && !zs.avail_in && fed == len)) {
+		    (zs.avail_out && !in->n && !boot_in_left(in))) {
 			err = -EINVAL;
 			break;
 		}
 	}
-	*used = zs.total_in;
 	inflateEnd(&zs);
 	return err;
 }
 
-/* One xz stream or one lzma-alone stream. */
-static int boot_unxz(const uint8_t *in, size_t len, struct boot_obuf *o, size_t *used,
-		     bool alone)
+/* One xz stream or one lzma-alone stream; liblzma keeps its own dictionary
+ * (as large as the stream says, up to BOOT_XZ_MEMLIMIT). */
+static int boot_unxz(struct boot_in *in, struct boot_out *o, bool alone)
 {
 	lzma_stream s = LZMA_STREAM_INIT;
 	lzma_ret ret;
 	int err = 0;
 
-	ret = alone ? lzma_alone_decoder(&s, UINT64_MAX) : lzma_stream_decoder(&s, UINT64_MAX, 0);
+	ret = alone ? lzma_alone_decoder(&s, BOOT_XZ_MEMLIMIT) :
+		      lzma_stream_decoder(&s, BOOT_XZ_MEMLIMIT, 0);
 	if (ret != LZMA_OK)
 		return ret == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
-	s.next_in = in;
-	s.avail_in = len;
 	for (;;) {
+		uint8_t *p;
 		size_t room;
 
-		err = boot_obuf_grow(o);
+		err = in->n ? 0 : boot_in_fill(in, BOOT_IN_CHUNK);
+		if (!err)
+			err = boot_out_next(o, &p, &room);
 		if (err)
 			break;
-		room = boot_obuf_room(o);
-		s.next_out = o->p + o->len;
+		s.next_in = in->p;
+		s.avail_in = in->n;
+		s.next_out = p;
 		s.avail_out = room;
-		ret = lzma_code(&s, LZMA_FINISH);
-		o->len += room - s.avail_out;
+		ret = lzma_code(&s, boot_in_left(in) == in->n ? LZMA_FINISH : LZMA_RUN);
+		o->pos += room - s.avail_out;
+		boot_in_skip(in, in->n - s.avail_in);
 		if (ret == LZMA_STREAM_END)
 			break;
 		if (ret != LZMA_OK) {
 			/* LZMA_BUF_ERROR: no progress with room left = truncated. */
-			err = ret == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
+			err = ret == LZMA_MEM_ERROR || ret == LZMA_MEMLIMIT_ERROR ? -ENOMEM : -EINVAL;
 			break;
 		}
 	}
-	*used = (size_t)s.total_in;
 	lzma_end(&s);
 	return err;
 }
 
-/* One zstd frame (or skippable frame): its exact length is known first. */
-static int boot_unzstd(const uint8_t *in, size_t len, struct boot_obuf *o, size_t *used)
+/* One zstd frame (or skippable frame). Into a flat buffer the output is the
+ * window (stable output buffer); elsewhere zstd keeps its own window. */
+static int boot_unzstd(struct boot_in *in, struct boot_out *o)
 {
-	size_t fsz = ZSTD_findFrameCompressedSize(in, len);
-	ZSTD_inBuffer zin = { in, fsz, 0 };
-	ZSTD_DCtx *d;
+	ZSTD_outBuffer zout = { o->flat, o->flat ? o->limit + 1 : 0, o->pos };
+	ZSTD_DCtx *d = ZSTD_createDCtx();
 	int err = 0;
 
-	if (ZSTD_isError(fsz) || fsz > len)
-		return -EINVAL;
-	d = ZSTD_createDCtx();
 	if (!d)
 		return -ENOMEM;
-	for (;;) {
-		ZSTD_outBuffer zout;
-		size_t r;
+	if (o->flat && ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_stableOutBuffer, 1)))
+		err = -ENOMEM;
+	while (!err) {
+		ZSTD_inBuffer zin;
+		size_t r, before;
 
-		err = boot_obuf_grow(o);
+		err = in->n ? 0 : boot_in_fill(in, BOOT_IN_CHUNK);
+		if (!err && !o->flat) {
+			uint8_t *p;
+
+			err = boot_out_next(o, &p, &zout.size);
+			zout.dst = p;
+			zout.pos = 0;
+		}
 		if (err)
 			break;
-		zout.dst = o->p + o->len;
-		zout.size = boot_obuf_room(o);
-		zout.pos = 0;
+		zin = (ZSTD_inBuffer){ in->p, in->n, 0 };
+		before = zout.pos;
 		r = ZSTD_decompressStream(d, &zout, &zin);
-		o->len += zout.pos;
+		o->pos += zout.pos - before;
+		boot_in_skip(in, zin.pos);
 		if (ZSTD_isError(r)) {
-			err = ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? -ENOMEM : -EINVAL;
+			err = ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? -ENOMEM :
+			      ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -EFBIG : -EINVAL;
 			break;
 		}
 		if (r == 0)
 			break;
-		if (zin.pos == zin.size && zout.pos < zout.size) {
+		if (o->flat && zout.pos == zout.size)
+			err = -EFBIG;
+		else if (!in->n && !boot_in_left(in) && zout.pos < zout.size)
 			err = -EINVAL;
-			break;
-		}
 	}
 	ZSTD_freeDCtx(d);
-	*used = fsz;
 	return err;
 }
 
-static int boot_unpack_one(enum boot_comp comp, const uint8_t *in, size_t len,
-			   struct boot_obuf *o, size_t *used)
+static int boot_unpack_one(enum boot_comp comp, struct boot_in *in, struct boot_out *o)
 {
 	switch (comp) {
 	case BOOT_COMP_GZIP:
-		return boot_ungzip(in, len, o, used);
+		return boot_ungzip(in, o);
 	case BOOT_COMP_XZ:
-		return boot_unxz(in, len, o, used, false);
+		return boot_unxz(in, o, false);
 	case BOOT_COMP_LZMA:
-		return boot_unxz(in, len, o, used, true);
+		return boot_unxz(in, o, true);
 	case BOOT_COMP_ZSTD:
-		return boot_unzstd(in, len, o, used);
+		return boot_unzstd(in, o);
 	case BOOT_COMP_LZ4F:
-		return boot_unlz4_frame(in, len, o, used);
+		return boot_unlz4_frame(in, o);
 	case BOOT_COMP_LZ4L:
-		return boot_unlz4_legacy(in, len, o, used);
+		return boot_unlz4_legacy(in, o);
 	case BOOT_COMP_NONE:
 		break;
 	}
@@ -233,40 +335,61 @@ static int boot_unpack_one(enum boot_comp comp, const uint8_t *in, size_t len,
 
 /* Streams may follow each other (gzip members, zstd frames, xz streams, even
  * mixed), separated or followed by zero padding; anything else is corrupt. */
+int boot_unpack(struct boot_in *in, struct boot_out *o)
+{
+	int err;
+
+	while (boot_in_left(in)) {
+		uint64_t left = boot_in_left(in);
+
+		err = boot_in_fill(in, 8);
+		if (!err)
+			err = boot_unpack_one(boot_comp_detect(in->p, in->n), in, o);
+		if (!err && boot_in_left(in) == left)
+			err = -EINVAL;
+		if (err)
+			return err;
+		for (;;) {
+			err = in->n ? 0 : boot_in_fill(in, BOOT_IN_CHUNK);
+			if (err)
+				return err;
+			if (!in->n || *in->p)
+				break;
+			boot_in_skip(in, 1);
+		}
+	}
+	return o->pos > o->limit ? -EFBIG : 0;
+}
+
 int boot_decompress_mem(const uint8_t *in, size_t len, size_t limit, uint8_t **out,
 			size_t *out_len)
 {
-	struct boot_obuf o = { .max_cap = limit < SIZE_MAX ? limit + 1 : SIZE_MAX };
-	size_t pos = 0;
-	int err = 0;
+	struct boot_out o = { .limit = limit < SIZE_MAX - 4096 ? limit : SIZE_MAX - 4096 };
+	struct boot_file f;
+	struct boot_in bi;
+	size_t cap = (size_t)o.limit + 1;
+	int err;
 
-	/* A first guess that saves most reallocations for typical ratios. */
-	o.cap = len <= o.max_cap / 4 ? len * 4 : o.max_cap;
-	o.p = malloc(o.cap ? o.cap : 1);
-	if (!o.p)
+	/* Reserved, not touched: only what is written becomes resident. */
+	o.flat = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (o.flat == MAP_FAILED)
 		return -ENOMEM;
-	while (pos < len) {
-		enum boot_comp comp = boot_comp_detect(in + pos, len - pos);
-		size_t used = 0;
-
-		err = boot_unpack_one(comp, in + pos, len - pos, &o, &used);
-		if (!err && (used == 0 || used > len - pos))
-			err = -EINVAL;
-		if (err)
-			break;
-		pos += used;
-		while (pos < len && in[pos] == 0)
-			pos++;
+	boot_file_mem(&f, NULL, in, len);
+	err = boot_in_open(&bi, &f, 0, len);
+	if (!err)
+		err = boot_unpack(&bi, &o);
+	boot_in_close(&bi);
+	if (!err) {
+		*out = malloc(o.pos ? o.pos : 1);
+		if (*out)
+			memcpy(*out, o.flat, o.pos);
+		else
+			err = -ENOMEM;
+		*out_len = o.pos;
 	}
-	if (!err && o.len > limit)
-		err = -EFBIG;
-	if (err) {
-		free(o.p);
-		return err;
-	}
-	*out = o.p;
-	*out_len = o.len;
-	return 0;
+	munmap(o.flat, cap);
+	return err;
 }
 
 int boot_decompress(uint8_t **buf, size_t *len, size_t limit)

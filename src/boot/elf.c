@@ -391,3 +391,89 @@ out:
 	boot_elf_free(&e);
 	return ret;
 }
+
+/* Segments with file bytes, in file order. */
+static int boot_elf_by_offset(const void *a, const void *b)
+{
+	const struct boot_elf_seg *x = *(const struct boot_elf_seg *const *)a;
+	const struct boot_elf_seg *y = *(const struct boot_elf_seg *const *)b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static unsigned boot_elf_sorted(const struct boot_elf *e, const struct boot_elf_seg **v)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < e->phnum; i++)
+		if (e->ph[i].type == PT_LOAD && e->ph[i].memsz && e->ph[i].filesz)
+			v[n++] = &e->ph[i];
+	qsort(v, n, sizeof(*v), boot_elf_by_offset);
+	return n;
+}
+
+int boot_elf_spans(const struct guest_mem *mem, const struct boot_elf *e,
+		   struct boot_out_span **spans, unsigned *nr)
+{
+	const struct boot_elf_seg **v = calloc(e->phnum + 1u, sizeof(*v));
+	struct boot_out_span *s = calloc(e->phnum + 1u, sizeof(*s));
+	uint64_t covered = 0;
+	unsigned n, k = 0;
+
+	if (!v || !s) {
+		free(v), free(s);
+		return -ENOMEM;
+	}
+	n = boot_elf_sorted(e, v);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t start = v[i]->offset, end = v[i]->offset + v[i]->filesz;
+
+		/* Bytes an earlier segment already takes are copied afterwards. */
+		if (start < covered)
+			start = covered;
+		if (start >= end)
+			continue;
+		s[k].start = start;
+		s[k].end = end;
+		s[k].dst = (uint8_t *)mem_gpa_ptr(mem, v[i]->paddr, v[i]->memsz) +
+			   (start - v[i]->offset);
+		k++;
+		covered = end;
+	}
+	free(v);
+	*spans = s;
+	*nr = k;
+	return 0;
+}
+
+int boot_elf_spans_finish(const struct guest_mem *mem, const struct boot_elf *e)
+{
+	const struct boot_elf_seg **v = calloc(e->phnum + 1u, sizeof(*v));
+	unsigned n;
+
+	if (!v)
+		return -ENOMEM;
+	n = boot_elf_sorted(e, v);
+	for (unsigned i = 1; i < n; i++) {
+		for (unsigned j = 0; j < i; j++) {
+			uint64_t a = v[i]->offset, b = v[j]->offset + v[j]->filesz;
+
+			if (b <= a)
+				continue;
+			if (b > a + v[i]->filesz)
+				b = a + v[i]->filesz;
+			memmove(mem_gpa_ptr(mem, v[i]->paddr, v[i]->memsz),
+				(uint8_t *)mem_gpa_ptr(mem, v[j]->paddr, v[j]->memsz) +
+					(a - v[j]->offset), b - a);
+		}
+	}
+	free(v);
+	for (unsigned i = 0; i < e->phnum; i++) {
+		const struct boot_elf_seg *s = &e->ph[i];
+
+		if (s->type == PT_LOAD && s->memsz)
+			memset((uint8_t *)mem_gpa_ptr(mem, s->paddr, s->memsz) + s->filesz, 0,
+			       s->memsz - s->filesz);
+	}
+	return 0;
+}
