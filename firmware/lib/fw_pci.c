@@ -98,11 +98,10 @@ static uint64_t bar_size(unsigned bdf, unsigned idx, bool *is64)
 		shi = fw_pci_read32(bdf, reg + 4);
 		fw_pci_write32(bdf, reg + 4, hi);
 	}
+	/* A 32-bit BAR: the upper half reads as all-ones (shi's initial value). */
 	mask = (uint64_t)shi << 32 | (slo & ~0xfu);
-	if (!(slo & ~0xfu))
+	if (!(uint32_t)mask && (uint32_t)(mask >> 32) == (*is64 ? 0 : 0xffffffff))
 		return 0; /* not implemented */
-	if (!*is64)
-		mask |= 0xffffffff00000000ULL;
 	return ~mask + 1;
 }
 
