@@ -46,6 +46,12 @@ int mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64
  * which always ends NUL-terminated. Returns its length or -EFAULT. */
 int mem_read_str(const struct guest_mem *mem, uint64_t gpa, char *dst, size_t max);
 
+/* Give the whole pages inside [gpa, gpa+len) back to the host: they read as
+ * zeros afterwards and no longer count as resident (loader scratch space).
+ * 0, -EFAULT when the range is not in one RAM region, or -errno. */
+int mem_release(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+	__attribute__((warn_unused_result));
+
 /* The size of RAM below the MMIO hole and above 4 GiB. */
 uint64_t mem_low_size(const struct guest_mem *mem);
 uint64_t mem_high_size(const struct guest_mem *mem);

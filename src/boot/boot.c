@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #define BOOT_READ_CHUNK (1u << 20)
 #define BOOT_4G         0x100000000ULL
 #define BOOT_PAGE_MASK  0xfffULL
+#define BOOT_MOVE_CHUNK (256ULL << 10)
 
 static int boot_read_fd(int fd, size_t hint, uint8_t **buf, size_t *len)
 {
@@ -112,74 +114,162 @@ static double boot_ms(const struct timespec *t0)
 	return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static int boot_initrd_read(const struct guest_mem *mem, const char *path, uint8_t **buf,
-			    size_t *len)
+/* Where an initrd of (len) bytes goes: as high as possible (the kernel's
+ * allocations start low), page-aligned, below 4 GiB and the kernel's limit,
+ * above the kernel. 0 or -E2BIG, logged. */
+static uint64_t boot_initrd_top(const struct guest_mem *mem, const struct boot_kernel *k)
 {
-	enum boot_comp comp;
-	struct timespec t0;
-	size_t in_len;
-	int ret;
+	uint64_t top = mem_low_size(mem);
 
-	ret = boot_read_file(path, buf, len);
-	if (ret) {
-		log_err("initrd %s: %s", path, strerror(-ret));
-		return ret;
+	if (k->initrd_top < top)
+		top = k->initrd_top;
+	return top < BOOT_4G ? top : BOOT_4G;
+}
+
+static int boot_initrd_place(const struct guest_mem *mem, const char *path,
+			     const struct boot_kernel *k, uint64_t len, uint64_t *addr)
+{
+	uint64_t top = boot_initrd_top(mem, k);
+
+	*addr = len <= top ? (top - len) & ~BOOT_PAGE_MASK : 0;
+	if (len > top || *addr < k->end) {
+		log_err("initrd %s: %llu MiB does not fit in %llu MiB of RAM", path,
+			BOOT_MIB(len + (1 << 20) - 1), BOOT_MIB(mem->ram_size));
+		return -E2BIG;
 	}
-	comp = boot_comp_detect(*buf, *len);
-	in_len = *len;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = boot_decompress(buf, len, mem->ram_size / 2);
-	if (ret == -EINVAL)
-		log_err("initrd %s: corrupt %s data", path, boot_comp_name(comp));
-	else if (ret == -EFBIG)
-		log_err("initrd %s: more than %llu MiB (half of RAM) once decompressed", path,
-			BOOT_MIB(mem->ram_size / 2));
-	else if (ret)
-		log_err("initrd %s: %s", path, strerror(-ret));
-	if (ret) {
-		free(*buf);
-		return ret == -EFBIG ? -E2BIG : ret;
-	}
-	if (comp != BOOT_COMP_NONE)
-		log_debug("initrd %s: %s, %zu -> %zu bytes in %.1f ms", path, boot_comp_name(comp),
-			  in_len, *len, boot_ms(&t0));
 	return 0;
 }
 
-/* As high as possible (the kernel's allocations start low), page-aligned,
- * below 4 GiB and the kernel's limit, above the kernel. */
+/* Move (len) bytes up from scratch at (src) to (dst) >= src, from the end
+ * down, giving each scratch page back once its bytes are moved: at most
+ * BOOT_MOVE_CHUNK is resident twice. */
+static void boot_initrd_move(const struct guest_mem *mem, uint64_t src, uint64_t dst,
+			     uint64_t len)
+{
+	uint8_t *s = mem_gpa_ptr(mem, src, len), *d = mem_gpa_ptr(mem, dst, len);
+	uint64_t end = len;
+
+	while (end && dst != src) {
+		uint64_t start = end > BOOT_MOVE_CHUNK ? end - BOOT_MOVE_CHUNK : 0;
+		uint64_t rel_end = src + end < dst + start ? src + end : dst + start;
+
+		memmove(d + start, s + start, end - start);
+		if (rel_end > src + start && mem_release(mem, src + start, rel_end - (src + start)))
+			log_debug("initrd: cannot release scratch at %#llx",
+				  (unsigned long long)(src + start));
+		end = start;
+	}
+}
+
+/* Count the decompressed bytes without keeping them (error messages). */
+static int boot_initrd_count(const struct boot_file *f, uint64_t limit, uint64_t *len)
+{
+	struct boot_out o = { .limit = limit };
+	struct boot_in in;
+	int ret;
+
+	o.ring = mmap(NULL, BOOT_OUT_RING, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	if (o.ring == MAP_FAILED)
+		return -ENOMEM;
+	ret = boot_in_open(&in, f, 0, f->size);
+	if (!ret)
+		ret = boot_unpack(&in, &o);
+	boot_in_close(&in);
+	munmap(o.ring, BOOT_OUT_RING);
+	*len = o.pos;
+	return ret;
+}
+
+/* A compressed initrd: decompressed into the free RAM above the kernel, as
+ * scratch, then moved to the top (its size is known only at the end). */
+static int boot_initrd_unpack(const struct guest_mem *mem, const struct boot_file *f,
+			      enum boot_comp comp, const struct boot_kernel *k, uint64_t *gpa,
+			      uint64_t *size)
+{
+	uint64_t top = boot_initrd_top(mem, k), half = mem->ram_size / 2;
+	uint64_t scratch = (k->end + BOOT_PAGE_MASK) & ~BOOT_PAGE_MASK, len = 0;
+	struct boot_out o = { 0 };
+	struct timespec t0;
+	struct boot_in in;
+	int ret = -EFBIG;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (top > scratch + 1) {
+		o.limit = top - scratch - 1 < half ? top - scratch - 1 : half;
+		o.flat = mem_gpa_ptr(mem, scratch, o.limit + 1);
+		ret = o.flat ? boot_in_open(&in, f, 0, f->size) : -EFAULT;
+		if (!ret)
+			ret = boot_unpack(&in, &o);
+		boot_in_close(&in);
+		len = o.pos;
+	}
+	if (ret == -EFBIG && o.limit < half) { /* too big for the room left: how big? */
+		if (o.flat && mem_release(mem, scratch, o.limit + 1))
+			log_debug("initrd: cannot release scratch at %#llx", (unsigned long long)scratch);
+		ret = boot_initrd_count(f, half, &len);
+		if (!ret)
+			ret = boot_initrd_place(mem, f->path, k, len, gpa);
+	}
+	if (ret == -EINVAL)
+		log_err("initrd %s: corrupt %s data", f->path, boot_comp_name(comp));
+	else if (ret == -EFBIG)
+		log_err("initrd %s: more than %llu MiB (half of RAM) once decompressed", f->path,
+			BOOT_MIB(half));
+	else if (ret && ret != -E2BIG)
+		log_err("initrd %s: %s", f->path, strerror(-ret));
+	if (!ret)
+		ret = boot_initrd_place(mem, f->path, k, len, gpa);
+	if (ret)
+		return ret == -EFBIG ? -E2BIG : ret;
+	boot_initrd_move(mem, scratch, *gpa, len);
+	*size = len;
+	log_debug("initrd %s: %s, %llu -> %llu bytes in %.1f ms", f->path, boot_comp_name(comp),
+		  (unsigned long long)f->size, (unsigned long long)len, boot_ms(&t0));
+	return 0;
+}
+
+/* Uncompressed initrds are read straight to their place; compressed ones
+ * are decompressed in guest RAM. */
 static int boot_initrd_load(const struct guest_mem *mem, const char *path,
 			    const struct boot_kernel *k, uint64_t *gpa, uint64_t *size)
 {
-	uint64_t top = mem_low_size(mem), addr;
-	uint8_t *buf;
-	size_t len;
+	uint8_t magic[8] = { 0 };
+	struct boot_file f;
+	enum boot_comp comp;
 	int ret;
 
 	*gpa = *size = 0;
 	if (!path)
 		return 0;
-	ret = boot_initrd_read(mem, path, &buf, &len);
-	if (ret)
+	ret = boot_file_open(&f, path);
+	if (ret) {
+		log_err("initrd %s: %s", path, strerror(-ret));
 		return ret;
-	if (k->initrd_top < top)
-		top = k->initrd_top;
-	if (top > BOOT_4G)
-		top = BOOT_4G;
-	addr = len <= top ? (top - len) & ~BOOT_PAGE_MASK : 0;
-	if (len > top || addr < k->end) {
-		log_err("initrd %s: %llu MiB does not fit in %llu MiB of RAM", path,
-			BOOT_MIB(len + (1 << 20) - 1), BOOT_MIB(mem->ram_size));
-		ret = -E2BIG;
-	} else if (len && mem_write(mem, addr, buf, len)) {
-		log_err("initrd %s: cannot write at %#llx", path, (unsigned long long)addr);
-		ret = -EFAULT;
-	} else {
-		*gpa = len ? addr : 0;
-		*size = len;
-		log_debug("initrd %s: %zu bytes at %#llx", path, len, (unsigned long long)addr);
 	}
-	free(buf);
+	ret = boot_file_read(&f, 0, magic, f.size < sizeof(magic) ? (size_t)f.size : sizeof(magic));
+	comp = boot_comp_detect(magic, f.size < sizeof(magic) ? (size_t)f.size : sizeof(magic));
+	if (ret) {
+		log_err("initrd %s: %s", path, ret == -ENODATA ? "file truncated" : strerror(-ret));
+	} else if (comp != BOOT_COMP_NONE) {
+		ret = boot_initrd_unpack(mem, &f, comp, k, gpa, size);
+	} else if (f.size) {
+		ret = boot_initrd_place(mem, path, k, f.size, gpa);
+		if (!ret)
+			ret = boot_file_read(&f, 0, mem_gpa_ptr(mem, *gpa, f.size), f.size);
+		if (ret && ret != -E2BIG)
+			log_err("initrd %s: %s", path,
+				ret == -ENODATA ? "file truncated" : strerror(-ret));
+		if (ret == -ENODATA)
+			ret = -EINVAL;
+		*size = ret ? 0 : f.size;
+	}
+	if (ret)
+		*gpa = *size = 0;
+	else
+		log_debug("initrd %s: %llu bytes at %#llx", path, (unsigned long long)*size,
+			  (unsigned long long)*gpa);
+	boot_file_close(&f);
 	return ret;
 }
 

@@ -12,6 +12,7 @@
  * ~20 ms of faults; with huge pages ~1.7 ms. Hardware KVM maps the guest
  * with large pages only when the host does. */
 #define MEM_HUGE (2ULL << 20)
+#define MEM_PAGE 4096ULL
 
 static int mem_add_region(struct guest_mem *mem, uint64_t gpa, uint64_t size)
 {
@@ -127,6 +128,24 @@ int mem_read_str(const struct guest_mem *mem, uint64_t gpa, char *dst, size_t ma
 	}
 	dst[i] = '\0';
 	return (int)i;
+}
+
+int mem_release(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	uint64_t lo, hi;
+	uint8_t *p;
+
+	if (!len)
+		return 0;
+	p = mem_gpa_ptr(mem, gpa, len);
+	if (!p)
+		return -EFAULT;
+	/* Whole pages inside the range only: the bytes around it stay. */
+	lo = (gpa + MEM_PAGE - 1) & ~(MEM_PAGE - 1);
+	hi = (gpa + len) & ~(MEM_PAGE - 1);
+	if (hi <= lo)
+		return 0;
+	return madvise(p + (lo - gpa), hi - lo, MADV_DONTNEED) ? -errno : 0;
 }
 
 uint64_t mem_low_size(const struct guest_mem *mem)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -668,6 +669,149 @@ START_TEST(test_fuzz)
 }
 END_TEST
 
+
+/* ---- a vmlinux of several segments streamed into place ---- */
+
+#define BIG_FILE  (10 * MIB)         /* two 8 MiB lz4 legacy blocks */
+#define BIG_A_OFF 0x1000ULL          /* 3 MiB at 16 MiB */
+#define BIG_A_LEN (3 * MIB)
+#define BIG_B_OFF (9 * MIB)          /* 1 MiB of file, 2 MiB in RAM, at 20 MiB */
+#define BIG_C_OFF (BIG_A_OFF + BIG_A_LEN - 0x2000) /* shares 8 KiB with A, at 24 MiB */
+
+/* Segments separated by zeros and the second block; C reuses A's last file
+ * bytes; B has a bss. Data compressible but not trivial. */
+static struct img big_vmlinux(void)
+{
+	struct img m = { calloc(1, BIG_FILE), BIG_FILE };
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)m.p;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(m.p + sizeof(*eh));
+
+	memcpy(m.p, ELFMAG, SELFMAG);
+	m.p[EI_CLASS] = ELFCLASS64, m.p[EI_DATA] = ELFDATA2LSB, m.p[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_EXEC, eh->e_machine = EM_X86_64, eh->e_version = EV_CURRENT;
+	eh->e_entry = VM_PADDR + 0x40, eh->e_phoff = sizeof(*eh), eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph), eh->e_phnum = 3;
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = BIG_A_OFF, .p_paddr = VM_PADDR,
+			      .p_filesz = BIG_A_LEN, .p_memsz = BIG_A_LEN };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = BIG_B_OFF, .p_paddr = VM_PADDR + 4 * MIB,
+			      .p_filesz = MIB, .p_memsz = 2 * MIB };
+	ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = BIG_C_OFF, .p_paddr = VM_PADDR + 8 * MIB,
+			      .p_filesz = 0x3000, .p_memsz = 0x3000 };
+	srand(7);
+	for (size_t i = 0; i < BIG_A_LEN; i++)
+		m.p[BIG_A_OFF + i] = (uint8_t)((i / 64) % 7 == 0 ? (size_t)rand() : i % 251);
+	for (size_t i = 0; i < MIB; i++)
+		m.p[BIG_B_OFF + i] = (uint8_t)((i % 3000) < 7 ? rand() : 0x90);
+	return m;
+}
+
+/* The lz4 legacy format as lz4 -l and Linux write it: 8 MiB blocks. */
+static struct img lz4_legacy_blocks(const struct img *in)
+{
+	const size_t blk = 8 * MIB;
+	struct img z = { malloc(8 + (in->len / blk + 1) * (4 + LZ4_compressBound(blk))), 4 };
+
+	put32(z.p, 0x184c2102);
+	for (size_t off = 0; off < in->len; off += blk) {
+		int n = (int)(in->len - off < blk ? in->len - off : blk);
+		int c = LZ4_compress_default((const char *)in->p + off, (char *)z.p + z.len + 4, n,
+					     LZ4_compressBound(n));
+
+		ck_assert_int_gt(c, 0);
+		put32(z.p + z.len, (uint32_t)c);
+		z.len += 4 + (size_t)c;
+	}
+	put32(z.p + z.len, (uint32_t)in->len);
+	z.len += 4;
+	return z;
+}
+
+static void check_big(const struct img *m)
+{
+	const uint8_t *g;
+
+	ck_assert(!memcmp(gpa(VM_PADDR, BIG_A_LEN), m->p + BIG_A_OFF, BIG_A_LEN));
+	g = gpa(VM_PADDR + 4 * MIB, 2 * MIB);
+	ck_assert(!memcmp(g, m->p + BIG_B_OFF, MIB));
+	for (size_t i = MIB; i < 2 * MIB; i++)
+		ck_assert_uint_eq(g[i], 0);
+	ck_assert(!memcmp(gpa(VM_PADDR + 8 * MIB, 0x3000), m->p + BIG_C_OFF, 0x3000));
+}
+
+START_TEST(test_unpack_segments)
+{
+	struct img vml = big_vmlinux();
+	struct img z = _i ? gzip_payload(&vml) : lz4_legacy_blocks(&vml);
+	struct bz b;
+	struct boot_info out;
+
+	b = bz_make(0x020f, z.p, z.len);
+	b.hdr->init_size = 12 * MIB;
+	cfg.kernel_unpack = true;
+	memset(gpa(VM_PADDR, 10 * MIB), 0xcc, 10 * MIB);
+	ck_assert_int_eq(load(b.p, b.len, "x", &out), 0);
+	ck_assert_uint_eq(out.rip, VM_PADDR + 0x40);
+	check_big(&vml);
+	/* Nothing between the segments was written. */
+	ck_assert_uint_eq(*(uint8_t *)gpa(VM_PADDR + 3 * MIB, 1), 0xcc);
+	ck_assert_uint_eq(*(uint8_t *)gpa(VM_PADDR + 7 * MIB, 1), 0xcc);
+	/* The same vmlinux read from a file directly (no PVH note). */
+	memset(gpa(VM_PADDR, 10 * MIB), 0xcc, 10 * MIB);
+	ck_assert_int_eq(load(vml.p, vml.len, "x", &out), 0);
+	check_big(&vml);
+	/* Compressed data cut in the middle (the size trailer kept), then a
+	 * truncated file. */
+	free(b.p);
+	memcpy(z.p + z.len / 2, z.p + z.len - 4, 4);
+	b = bz_make(0x020f, z.p, z.len / 2 + 4);
+	b.hdr->init_size = 12 * MIB;
+	ck_assert_int_eq(load(b.p, b.len, "x", &out), -ENOEXEC);
+	ck_assert_int_eq(load(vml.p, BIG_B_OFF + 100, "x", &out), -ENOEXEC);
+	free(b.p), free(z.p), free(vml.p);
+}
+END_TEST
+
+/* A compressed initrd is unpacked above the kernel, moved to the top of
+ * RAM, and its scratch pages are given back. */
+START_TEST(test_initrd_scratch)
+{
+	struct bz b = bz_make(0x020f, NULL, 0);
+	struct img rd = { malloc(6 * MIB), 6 * MIB }, z;
+	struct boot_params *zp;
+	struct boot_info out;
+	unsigned char *vec;
+	uint64_t at, scratch = VM_PADDR + 4 * MIB; /* end of init_size */
+	size_t pages = (RAM - scratch) / 4096, resident = 0;
+
+	for (size_t i = 0; i < rd.len; i++)
+		rd.p[i] = (uint8_t)((i % 5000) < 11 ? i * 31 : i / 4096);
+	z = _i ? gzip_payload(&rd) : lz4_legacy_blocks(&rd);
+	z.len -= 4; /* no size_append on an initrd */
+	cfg.initrd = put_file("initrd.z", z.p, z.len);
+	ck_assert_int_eq(load(b.p, b.len, "x", &out), 0);
+	zp = zero_page();
+	at = zp->hdr.ramdisk_image;
+	ck_assert_uint_eq(zp->hdr.ramdisk_size, rd.len);
+	ck_assert_uint_eq(at, RAM - rd.len);
+	ck_assert(!memcmp(gpa(at, rd.len), rd.p, rd.len));
+	vec = malloc(pages);
+	ck_assert_int_eq(mincore(gpa(scratch, 1), (at - scratch), vec), 0);
+	for (size_t i = 0; i < (at - scratch) / 4096; i++)
+		resident += vec[i] & 1;
+	ck_assert_uint_eq(resident, 0);
+	/* 30 MiB fits in half of RAM but not above the kernel: the count says so. */
+	free(rd.p), free(z.p);
+	rd.len = 30 * MIB;
+	rd.p = calloc(1, rd.len);
+	z = gzip_payload(&rd);
+	cfg.initrd = put_file("initrd.z", z.p, z.len - 4);
+	cfg.initrd = put_file("initrd.z", z.p, z.len - 4);
+	b.hdr->init_size = 40 * MIB;
+	ck_assert_int_eq(load(b.p, b.len, "x", &out), -E2BIG);
+	free(vec), free(rd.p), free(z.p), free(b.p);
+}
+END_TEST
+
 static void elf_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_pvh64);
@@ -679,6 +823,8 @@ static void elf_tests(TCase *tc)
 	tcase_add_test(tc, test_unpack_lz4_tool);
 	tcase_add_test(tc, test_unpack_fallback);
 	tcase_add_test(tc, test_fuzz);
+	tcase_add_loop_test(tc, test_unpack_segments, 0, 2);
+	tcase_add_loop_test(tc, test_initrd_scratch, 0, 2);
 }
 
 static Suite *unit_suite(void)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kvisor/layout.h"
 #include "kvisor/mem.h"
@@ -91,6 +92,36 @@ START_TEST(test_read_str)
 }
 END_TEST
 
+/* Regions are 2 MiB-aligned (huge pages); mem_release drops whole pages only. */
+START_TEST(test_release)
+{
+	struct guest_mem m;
+	unsigned char vec[4];
+	uint8_t *p;
+
+	ck_assert_int_eq(mem_init(&m, 64ULL << 20), 0);
+	ck_assert_uint_eq((uintptr_t)m.regions[0].hva & ((2u << 20) - 1), 0);
+	p = mem_gpa_ptr(&m, 0x200000, 4 * 4096);
+	memset(p, 0xab, 4 * 4096);
+	/* From the middle of page 0 to the middle of page 3: pages 1 and 2 go. */
+	ck_assert_int_eq(mem_release(&m, 0x200000 + 100, 3 * 4096), 0);
+	ck_assert_uint_eq(p[100], 0xab);
+	ck_assert_uint_eq(p[4095], 0xab);
+	ck_assert_uint_eq(p[3 * 4096 + 99], 0xab);
+	ck_assert_uint_eq(p[3 * 4096 + 100], 0xab);
+	ck_assert_int_eq(mincore(p, 4 * 4096, vec), 0);
+	ck_assert_uint_eq(vec[1] & 1, 0);
+	ck_assert_uint_eq(vec[2] & 1, 0);
+	ck_assert_uint_eq(p[4096], 0);
+	ck_assert_uint_eq(p[3 * 4096 - 1], 0);
+	ck_assert_int_eq(mem_release(&m, 0x200000, 10), 0); /* no whole page: nothing */
+	ck_assert_uint_eq(p[0], 0xab);
+	ck_assert_int_eq(mem_release(&m, (64ULL << 20) - 4096, 8192), -EFAULT);
+	ck_assert_int_eq(mem_release(&m, ~0ULL - 10, 100), -EFAULT);
+	mem_destroy(&m);
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("mem");
@@ -100,6 +131,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_translate);
 	tcase_add_test(tc, test_hole_is_not_ram);
 	tcase_add_test(tc, test_read_str);
+	tcase_add_test(tc, test_release);
 	suite_add_tcase(s, tc);
 	return s;
 }
