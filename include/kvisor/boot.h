@@ -53,8 +53,19 @@ int boot_decompress(uint8_t **buf, size_t *len, size_t limit) __attribute__((war
  * is booted as its vmlinux ELF through the 64-bit entry (no decompressor runs
  * in the guest). Every error prints one line naming the file and the problem
  * and returns -errno (-ENOENT, -EACCES, -ENOEXEC for a corrupt image, -E2BIG
- * for a kernel/initrd/cmdline that does not fit). */
+ * for a kernel/initrd/cmdline that does not fit).
+ * When boot_load_start ran, this waits for its thread and finishes its work. */
 int boot_load(struct vm *vm, const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out)
 	__attribute__((warn_unused_result));
+
+/* Start the heavy part of boot_load (reading and decompressing the kernel
+ * and initrd into vm->mem, which must be mapped) on a thread of its own: it
+ * uses only vm->cfg and vm->mem, and writes guest RAM from 1 MiB up, apart
+ * from what the VMM builds below 1 MiB meanwhile. Its errors are reported by
+ * boot_load. 0 or -errno (no thread: boot_load then does all the work). */
+int boot_load_start(struct vm *vm) __attribute__((warn_unused_result));
+
+/* Wait for and drop a loader thread whose boot_load never came (errors). */
+void boot_load_cancel(struct vm *vm);
 
 #endif

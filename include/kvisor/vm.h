@@ -20,6 +20,7 @@ struct device;
 struct pci_bus;
 struct irq_table;
 struct evloop;
+struct boot_job;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -50,6 +51,7 @@ struct vm {
 	struct console *console;
 	struct serial8250 *serial; /* the console UART, for host input */
 	struct pvm_state *pvm;     /* NULL when the kvm-pvm compatibility layer is off */
+	struct boot_job *boot;     /* kernel loader thread from vm_create to vm_setup */
 	/* Stop protocol: the first vm_request_stop() wins, kicks every vCPU and
 	 * wakes the main loop through stop_efd. */
 	atomic_int stop_reason;

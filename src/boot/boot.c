@@ -3,6 +3,8 @@
 #include <asm/bootparam.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -291,17 +293,61 @@ static int boot_cmdline_write(const struct guest_mem *mem, const struct boot_ker
 	return 0;
 }
 
-/* Everything after the kernel: initrd, command line, e820, boot params. */
-static int boot_finish(struct vm *vm, struct boot_kernel *k, const char *cmdline,
+/* A load in progress: the kernel and initrd in RAM, on the loader thread. */
+struct boot_job {
+	struct vm *vm;
+	pthread_t thread;
+	bool started;
+	int ret;
+	struct boot_kernel k;
+	struct boot_params zp;
+	uint64_t initrd_gpa, initrd_size;
+};
+
+/* The heavy part: files into guest RAM. Touches vm->mem and vm->cfg only. */
+static void *boot_job_run(void *arg)
+{
+	struct boot_job *j = arg;
+	struct vm *vm = j->vm;
+	struct boot_file file;
+	int ret;
+
+	j->k = (struct boot_kernel){
+		.path = vm->cfg->kernel,
+		.initrd_top = BOOT_4G,
+		.cmdline_max = LAYOUT_CMDLINE_MAX - 1,
+		.zp = &j->zp,
+	};
+	if (!j->k.path) {
+		log_err("no kernel given");
+		j->ret = -EINVAL;
+		return NULL;
+	}
+	ret = boot_file_open(&file, j->k.path);
+	if (ret) {
+		log_err("kernel %s: %s", j->k.path, strerror(-ret));
+		j->ret = ret;
+		return NULL;
+	}
+	j->k.file = &file;
+	ret = boot_kernel_load(&vm->mem, &j->k, vm->cfg->kernel_unpack);
+	boot_file_close(&file);
+	j->k.file = NULL;
+	if (!ret)
+		ret = boot_initrd_load(&vm->mem, vm->cfg->initrd, &j->k, &j->initrd_gpa,
+				       &j->initrd_size);
+	j->ret = ret;
+	return NULL;
+}
+
+/* Everything after the kernel and initrd: command line, e820, boot params. */
+static int boot_finish(struct vm *vm, struct boot_job *j, const char *cmdline,
 		       uint64_t rsdp_gpa)
 {
+	struct boot_kernel *k = &j->k;
 	struct boot_e820 e820[BOOT_E820_MAX];
-	uint64_t initrd_gpa, initrd_size;
 	int nr, ret;
 
-	ret = boot_initrd_load(&vm->mem, vm->cfg->initrd, k, &initrd_gpa, &initrd_size);
-	if (ret)
-		return ret;
 	ret = boot_cmdline_write(&vm->mem, k, cmdline ? cmdline : "");
 	if (ret)
 		return ret;
@@ -309,10 +355,10 @@ static int boot_finish(struct vm *vm, struct boot_kernel *k, const char *cmdline
 	if (nr < 0) {
 		ret = nr;
 	} else if (k->pvh) {
-		ret = boot_pvh_write(&vm->mem, e820, (unsigned)nr, initrd_gpa, initrd_size,
+		ret = boot_pvh_write(&vm->mem, e820, (unsigned)nr, j->initrd_gpa, j->initrd_size,
 				     rsdp_gpa);
 	} else {
-		boot_zp_finish(k->zp, e820, (unsigned)nr, initrd_gpa, initrd_size, rsdp_gpa);
+		boot_zp_finish(k->zp, e820, (unsigned)nr, j->initrd_gpa, j->initrd_size, rsdp_gpa);
 		ret = mem_write(&vm->mem, LAYOUT_ZERO_PAGE_GPA, k->zp, sizeof(*k->zp));
 	}
 	if (ret)
@@ -321,41 +367,64 @@ static int boot_finish(struct vm *vm, struct boot_kernel *k, const char *cmdline
 	return ret;
 }
 
-int boot_load(struct vm *vm, const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out)
+int boot_load_start(struct vm *vm)
 {
-	struct boot_kernel k = {
-		.path = vm->cfg->kernel,
-		.initrd_top = BOOT_4G,
-		.cmdline_max = LAYOUT_CMDLINE_MAX - 1,
-	};
-	struct boot_file file;
+	struct boot_job *j = calloc(1, sizeof(*j));
 	int ret;
 
-	if (!k.path) {
-		log_err("no kernel given");
-		return -EINVAL;
-	}
-	ret = boot_file_open(&file, k.path);
-	if (ret) {
-		log_err("kernel %s: %s", k.path, strerror(-ret));
-		return ret;
-	}
-	k.file = &file;
-	k.zp = calloc(1, sizeof(*k.zp));
-	if (!k.zp) {
-		boot_file_close(&file);
+	if (!j)
 		return -ENOMEM;
+	j->vm = vm;
+	ret = pthread_create(&j->thread, NULL, boot_job_run, j);
+	if (ret) {
+		free(j);
+		return -ret;
 	}
-	ret = boot_kernel_load(&vm->mem, &k, vm->cfg->kernel_unpack);
-	boot_file_close(&file);
-	k.file = NULL;
+	j->started = true;
+	vm->boot = j;
+	return 0;
+}
+
+/* Wait for the loader (or run it here when none was started). */
+static struct boot_job *boot_job_wait(struct vm *vm)
+{
+	struct boot_job *j = vm->boot;
+
+	if (!j) {
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			return NULL;
+		j->vm = vm;
+		boot_job_run(j);
+		return j;
+	}
+	if (j->started)
+		pthread_join(j->thread, NULL);
+	vm->boot = NULL;
+	return j;
+}
+
+void boot_load_cancel(struct vm *vm)
+{
+	if (vm->boot)
+		free(boot_job_wait(vm));
+}
+
+int boot_load(struct vm *vm, const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out)
+{
+	struct boot_job *j = boot_job_wait(vm);
+	int ret;
+
+	if (!j)
+		return -ENOMEM;
+	ret = j->ret;
 	if (!ret)
-		ret = boot_finish(vm, &k, cmdline, rsdp_gpa);
+		ret = boot_finish(vm, j, cmdline, rsdp_gpa);
 	if (!ret) {
-		out->entry = k.pvh ? BOOT_ENTRY_PVH32 : BOOT_ENTRY_LINUX64;
-		out->rip = k.entry;
-		out->arg = k.pvh ? LAYOUT_PVH_INFO_GPA : LAYOUT_ZERO_PAGE_GPA;
+		out->entry = j->k.pvh ? BOOT_ENTRY_PVH32 : BOOT_ENTRY_LINUX64;
+		out->rip = j->k.entry;
+		out->arg = j->k.pvh ? LAYOUT_PVH_INFO_GPA : LAYOUT_ZERO_PAGE_GPA;
 	}
-	free(k.zp);
+	free(j);
 	return ret;
 }

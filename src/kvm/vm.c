@@ -158,6 +158,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			(unsigned long long)(cfg->mem_size >> 20), strerror(-ret));
 		return ret;
 	}
+	/* Load the kernel while KVM builds the VM: on kvm-pvm hosts the ioctls
+	 * below spend milliseconds waiting (SRCU grace periods) on the host. */
+	if (boot_load_start(vm))
+		log_debug("no loader thread: the kernel is loaded later");
 	ret = vm_create_machine(vm);
 	if (!ret)
 		ret = irq_init(vm, NULL);
@@ -281,6 +285,7 @@ void vm_destroy(struct vm *vm)
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);
 	}
+	boot_load_cancel(vm); /* before the guest RAM goes */
 	devices_destroy(vm);
 	pci_destroy(vm);
 	/* After the devices: their last completions run on it. */
