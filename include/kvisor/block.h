@@ -32,6 +32,7 @@ struct block_req {
 	uint64_t len;           /* bytes, for DISCARD/WRITE_ZEROES */
 	struct iovec *iov;      /* READ/WRITE */
 	unsigned iovcnt;
+	bool dsync;             /* WRITE: durable on completion (RWF_DSYNC) */
 	block_done_fn done;
 	void *opaque;           /* the device's */
 	struct block_req *next; /* the backend's: its queue while the ring is full */
@@ -64,6 +65,13 @@ bool block_readonly(const struct block_dev *b);
  * far as the disk honours flushes). WRITE_ZEROES may deallocate the range
  * (hole punch) where the filesystem has no FALLOC_FL_ZERO_RANGE. */
 void block_submit(struct block_dev *b, struct block_req *req);
+
+/* Batch submissions: while the device is plugged (by any thread),
+ * block_submit only queues requests for the ring; the last unplug hands
+ * them all to the kernel in one system call (a device plugs around one
+ * pass over its virtqueue). Completions do not wait for an unplug. */
+void block_plug(struct block_dev *b);
+void block_unplug(struct block_dev *b);
 
 /* Wait for every request in flight or queued (their done() has returned),
  * then close, releasing the lock. Not from the event-loop thread (it

@@ -60,6 +60,7 @@ struct block_dev {
 	unsigned depth;          /* most requests in the kernel at once */
 	unsigned inflight;       /* SQEs prepared and not yet reaped */
 	unsigned pending;        /* accepted requests whose done() has not returned */
+	unsigned plugged;        /* block_plug() nesting: submissions wait for unplug */
 	bool no_zero_range;      /* ZERO_RANGE gave EOPNOTSUPP: punch holes */
 	struct block_req *ovf_head, **ovf_tail;
 	struct log_ratelimit rl;
@@ -112,6 +113,8 @@ static bool block_prep(struct block_dev *b, struct block_req *req, bool punch)
 		break;
 	case BLOCK_WRITE:
 		io_uring_prep_writev(sqe, b->fd, req->iov, req->iovcnt, req->offset);
+		if (req->dsync)
+			sqe->rw_flags = RWF_DSYNC;
 		break;
 	case BLOCK_FLUSH:
 		/* Full fsync: fdatasync would not persist the block map after a
@@ -162,10 +165,13 @@ static bool block_prep_rest(struct block_dev *b, struct block_req *req, int64_t 
 		free(rest);
 		return false;
 	}
-	if (req->op == BLOCK_READ)
+	if (req->op == BLOCK_READ) {
 		io_uring_prep_readv(sqe, b->fd, rest->iov, n, req->offset + (uint64_t)done);
-	else
+	} else {
 		io_uring_prep_writev(sqe, b->fd, rest->iov, n, req->offset + (uint64_t)done);
+		if (req->dsync)
+			sqe->rw_flags = RWF_DSYNC;
+	}
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)rest | BLOCK_TAG_REST);
 	return true;
 }
@@ -251,7 +257,23 @@ void block_submit(struct block_dev *b, struct block_req *req)
 	*b->ovf_tail = req;
 	b->ovf_tail = &req->next;
 	block_drain_overflow(b);
-	block_flush_sq(b);
+	if (!b->plugged)
+		block_flush_sq(b);
+	pthread_mutex_unlock(&b->lock);
+}
+
+void block_plug(struct block_dev *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->plugged++;
+	pthread_mutex_unlock(&b->lock);
+}
+
+void block_unplug(struct block_dev *b)
+{
+	pthread_mutex_lock(&b->lock);
+	if (b->plugged && !--b->plugged)
+		block_flush_sq(b);
 	pthread_mutex_unlock(&b->lock);
 }
 

@@ -176,7 +176,9 @@ static void virtio_blk_done(struct block_req *breq, int64_t res)
 	if (!nested && q->starved) {
 		q->starved = false;
 		blk->processing = true;
+		block_plug(blk->bdev);
 		virtio_blk_process(blk, req->qi);
+		block_unplug(blk->bdev);
 		blk->processing = false;
 	}
 	if (!nested)
@@ -189,6 +191,10 @@ static int virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *req,
 	req->breq = (struct block_req){
 		.op = op, .offset = offset, .len = len, .iov = req->iov, .iovcnt = iovcnt,
 		.done = virtio_blk_done, .opaque = req,
+		/* Without VIRTIO_BLK_F_FLUSH the driver cannot flush, so the
+		 * device's cache must be write-through (virtio 1.2, 5.2.6.2). */
+		.dsync = op == BLOCK_WRITE &&
+			 !(virtio_pci_features(blk->vp) & (1ULL << VIRTIO_BLK_F_FLUSH)),
 	};
 	block_submit(blk->bdev, &req->breq); /* may complete right here: req is gone */
 	return VIRTIO_BLK_PENDING;
@@ -391,7 +397,10 @@ static void virtio_blk_queue_notify(void *opaque, unsigned qi)
 	if (qi >= blk->nr_queues)
 		return;
 	blk->processing = true;
+	/* One io_uring_enter for everything this pass starts. */
+	block_plug(blk->bdev);
 	virtio_blk_process(blk, qi);
+	block_unplug(blk->bdev);
 	blk->processing = false;
 }
 
