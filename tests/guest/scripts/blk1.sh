@@ -72,12 +72,12 @@ while [ $i -lt 20 ]; do
 	echo "file number $i" >/mnt/a/dir/f$i
 	i=$((i + 1))
 done
-# 4 MiB, every 512-byte sector different (524288 lines of 8 bytes), made in
+# 896 KiB, every 512-byte sector different (131072 lines of 7 bytes), made in
 # tmpfs and written 1 MiB at a time: system calls are what costs here (tens
 # of milliseconds each on a loaded kvm-pvm host), not bytes. The host knows
 # its SHA-256; the guest reads it back from the disk after a new mount.
-mark "write 4 MiB"
-seq -w 1 524288 >/tmp/big
+mark "write 896 KiB"
+seq -w 1 131072 >/tmp/big
 dd if=/tmp/big of=/mnt/a/big bs=1M 2>/dev/null
 t "a_big_write $?"
 mark "sync"
@@ -91,7 +91,7 @@ umount /mnt/a
 t "a_umount $?"
 mount -t ext4 -o ro /dev/vda /mnt/a
 t "a_remount $?"
-mark "read back 4 MiB"
+mark "read back 896 KiB"
 set -- $(sha256sum </mnt/a/big)
 t "a_big_reread $1"
 read -r line </mnt/a/hello.txt
@@ -108,7 +108,7 @@ t "mount_c $?"
 read -r line </mnt/c/from-host.txt
 t "c_from_host $line"
 echo "written by the guest on a journaled ext4" >/mnt/c/from-guest.txt
-seq -w 1 262144 >/tmp/medium
+seq -w 1 65536 >/tmp/medium
 dd if=/tmp/medium of=/mnt/c/medium bs=1M 2>/dev/null
 t "c_medium_write $?"
 rm /mnt/c/delete-me
