@@ -1,7 +1,7 @@
 # kvisor build. `make run` and `make check` install what is missing first.
 CC      ?= gcc
 BUILD   := build
-PKGS    := zlib liblzma libzstd liblz4 liburing
+PKGS    := libelf zlib liblzma libzstd liblz4 liburing
 # Capstone is dlopen()ed on first use (src/pvm/capstone_dl.c): headers only.
 DL_PKGS := capstone
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \

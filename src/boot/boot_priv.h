@@ -3,6 +3,7 @@
 #ifndef KVISOR_BOOT_PRIV_H
 #define KVISOR_BOOT_PRIV_H
 
+#include <gelf.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,29 +149,12 @@ void boot_zp_scratch(struct boot_params *zp);
 void boot_zp_finish(struct boot_params *zp, const struct boot_e820 *e820, unsigned nr,
 		    uint64_t initrd_gpa, uint64_t initrd_size, uint64_t rsdp_gpa);
 
-/* ELF headers (elf.c), read from the file in small pieces. */
-struct boot_elf_seg {
-	uint32_t type;
-	uint64_t offset, paddr, filesz, memsz, align;
-};
-
+/* An ELF image's header and program headers (elf.c, parsed with libelf). */
 struct boot_elf {
-	bool is64, lsb;
-	uint16_t type, machine;
-	uint64_t entry, phoff, shoff;
-	uint16_t phentsize, phnum, shentsize, shnum;
-	struct boot_elf_seg *ph; /* phnum entries after boot_elf_phdrs */
+	GElf_Ehdr eh;
+	GElf_Phdr *ph; /* eh.e_phnum entries; boot_elf_free releases them */
 };
 
-/* Parse the ELF header in the first (len) bytes: 0, -ENOEXEC (no ELF magic
- * or class) or -ENODATA (shorter than the header). */
-int boot_elf_ehdr(const uint8_t *b, size_t len, struct boot_elf *e)
-	__attribute__((warn_unused_result));
-
-/* Read the program headers of the ELF image at [base, base + len) of (f).
- * 0, -ENOEXEC (logged with (what)) or -ENOMEM. boot_elf_free releases them. */
-int boot_elf_phdrs(const struct boot_file *f, uint64_t base, uint64_t len, struct boot_elf *e,
-		   const char *what) __attribute__((warn_unused_result));
 void boot_elf_free(struct boot_elf *e);
 
 /* Check every PT_LOAD segment against an image of (len) bytes and guest RAM

@@ -177,7 +177,7 @@ static int boot_bz_stream(const struct guest_mem *mem, struct boot_kernel *k, ui
 	snprintf(what, sizeof(what), "kernel %s payload", k->path);
 	ret = boot_bz_peek(k, poff, plen, comp, buf, &e);
 	if (!ret) {
-		k->entry = e.entry;
+		k->entry = e.eh.e_entry;
 		ret = boot_elf_check(mem, what, &e, expect, k->entry, &k->end);
 	}
 	if (!ret)

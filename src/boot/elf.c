@@ -1,13 +1,16 @@
-/* ELF kernels: PVH firmware or kernels (Xen PHYS32_ENTRY note), x86-64
- * vmlinux through the Linux 64-bit entry, and the vmlinux in a bzImage's
- * payload. Headers come from small reads; segments are read straight into
- * guest RAM. Every header value is checked against the file. */
-#include <elf.h>
+/* ELF kernels, parsed with libelf: PVH firmware or kernels (Xen PHYS32_ENTRY
+ * note), x86-64 vmlinux through the Linux 64-bit entry, and the vmlinux in a
+ * bzImage's payload. libelf reads the headers and notes only (struct
+ * boot_elf_img); segments are read straight into guest RAM. Every header
+ * value is checked against the file. */
 #include <errno.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "boot_priv.h"
 #include "kvisor/layout.h"
@@ -15,104 +18,110 @@
 #include "kvisor/mem.h"
 
 #define BOOT_XEN_NOTE_PHYS32_ENTRY 18
-#define BOOT_ELF_PH_MAX            4096 /* program headers we accept */
-#define BOOT_NOTE_WIN              4096 /* bytes of notes read at a time */
+#define BOOT_ELF_PH_MAX            4096        /* program headers we accept */
+#define BOOT_NOTE_MAX              (64u << 10) /* bytes of one note block searched */
 
-static uint64_t boot_le(const uint8_t *p, unsigned n)
+/* The ELF image at [base, base + len) of (f), for libelf's elf_memory. A
+ * file held in memory is handed over as it is. Otherwise (p) is an
+ * anonymous mapping of (len) bytes into which boot_elf_fetch reads only
+ * what libelf is about to look at (headers, notes): the rest is never
+ * touched, so costs no memory, and libelf checks offsets against the true
+ * size of the image. */
+struct boot_elf_img {
+	const struct boot_file *f;
+	uint64_t base, len;
+	uint8_t *p;
+	size_t map_len; /* our mapping's, 0 when (p) is the file's memory */
+	Elf *elf;
+};
+
+static void boot_elf_close(struct boot_elf_img *im)
 {
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
+	if (im->elf)
+		elf_end(im->elf);
+	if (im->map_len)
+		munmap(im->p, im->map_len);
+	im->elf = NULL;
+	im->map_len = 0;
 }
 
-int boot_elf_ehdr(const uint8_t *b, size_t len, struct boot_elf *e)
+/* Put the file's bytes at [off, off + size) of the image. 0, -ENODATA
+ * (outside the image, or the file shrank) or -errno. */
+static int boot_elf_fetch(const struct boot_elf_img *im, uint64_t off, uint64_t size)
 {
-	memset(e, 0, sizeof(*e));
-	if (len < EI_NIDENT || memcmp(b, ELFMAG, SELFMAG) ||
-	    (b[EI_CLASS] != ELFCLASS32 && b[EI_CLASS] != ELFCLASS64))
-		return -ENOEXEC;
-	e->is64 = b[EI_CLASS] == ELFCLASS64;
-	e->lsb = b[EI_DATA] == ELFDATA2LSB;
-	if (len < (e->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+	if (off > im->len || size > im->len - off)
 		return -ENODATA;
-	e->type = (uint16_t)boot_le(b + 16, 2);
-	e->machine = (uint16_t)boot_le(b + 18, 2);
-	if (e->is64) {
-		e->entry = boot_le(b + 24, 8);
-		e->phoff = boot_le(b + 32, 8);
-		e->shoff = boot_le(b + 40, 8);
-		e->phentsize = (uint16_t)boot_le(b + 54, 2);
-		e->phnum = (uint16_t)boot_le(b + 56, 2);
-		e->shentsize = (uint16_t)boot_le(b + 58, 2);
-		e->shnum = (uint16_t)boot_le(b + 60, 2);
+	if (!im->map_len)
+		return 0;
+	return boot_file_read(im->f, im->base + off, im->p + off, (size_t)size);
+}
+
+/* Open the image and read its ELF header into (*eh). 0, -ENODATA (shorter
+ * than its header), -ENOEXEC (not ELF to libelf: magic, class, encoding or
+ * version), -ENOMEM or -errno; boot_elf_close in every case. */
+static int boot_elf_open(struct boot_elf_img *im, const struct boot_file *f, uint64_t base,
+			 uint64_t len, GElf_Ehdr *eh)
+{
+	size_t n = len < sizeof(Elf64_Ehdr) ? (size_t)len : sizeof(Elf64_Ehdr);
+	int ret;
+
+	memset(im, 0, sizeof(*im));
+	im->f = f, im->base = base, im->len = len;
+	if (len < EI_NIDENT)
+		return -ENOEXEC;
+	if (f->map) {
+		im->p = f->map + base;
 	} else {
-		e->entry = boot_le(b + 24, 4);
-		e->phoff = boot_le(b + 28, 4);
-		e->shoff = boot_le(b + 32, 4);
-		e->phentsize = (uint16_t)boot_le(b + 42, 2);
-		e->phnum = (uint16_t)boot_le(b + 44, 2);
-		e->shentsize = (uint16_t)boot_le(b + 46, 2);
-		e->shnum = (uint16_t)boot_le(b + 48, 2);
+		im->p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (im->p == MAP_FAILED)
+			return -ENOMEM;
+		im->map_len = len;
 	}
+	ret = boot_elf_fetch(im, 0, n);
+	if (ret)
+		return ret;
+	/* libelf refuses a header cut short like any bad one: tell them apart. */
+	if (!memcmp(im->p, ELFMAG, SELFMAG) &&
+	    ((im->p[EI_CLASS] == ELFCLASS32 && n < sizeof(Elf32_Ehdr)) ||
+	     (im->p[EI_CLASS] == ELFCLASS64 && n < sizeof(Elf64_Ehdr))))
+		return -ENODATA;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOEXEC;
+	im->elf = elf_memory((char *)im->p, len);
+	if (!im->elf || elf_kind(im->elf) != ELF_K_ELF || !gelf_getehdr(im->elf, eh))
+		return -ENOEXEC;
 	return 0;
 }
 
-static void boot_elf_phdr(const struct boot_elf *e, const uint8_t *p, struct boot_elf_seg *s)
+/* Check the program header table against the image, read it in and copy
+ * it to e->ph. 0, -ENOEXEC (logged with (what)), -ENOMEM or -errno. */
+static int boot_elf_phdrs(struct boot_elf_img *im, struct boot_elf *e, const char *what)
 {
-	s->type = (uint32_t)boot_le(p, 4);
-	if (e->is64) {
-		s->offset = boot_le(p + 8, 8);
-		s->paddr = boot_le(p + 24, 8);
-		s->filesz = boot_le(p + 32, 8);
-		s->memsz = boot_le(p + 40, 8);
-		s->align = boot_le(p + 48, 8);
-	} else {
-		s->offset = boot_le(p + 4, 4);
-		s->paddr = boot_le(p + 12, 4);
-		s->filesz = boot_le(p + 16, 4);
-		s->memsz = boot_le(p + 20, 4);
-		s->align = boot_le(p + 28, 4);
-	}
-}
-
-int boot_elf_phdrs(const struct boot_file *f, uint64_t base, uint64_t len, struct boot_elf *e,
-		   const char *what)
-{
-	size_t esz = e->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+	const GElf_Ehdr *eh = &e->eh;
+	size_t esz = gelf_fsize(im->elf, ELF_T_PHDR, 1, EV_CURRENT);
 	const char *why = NULL;
-	uint8_t *raw = NULL;
-	size_t n;
-	int ret;
+	int ret = 0;
 
-	if (e->phnum && e->phentsize != esz)
+	if (eh->e_phnum && eh->e_phentsize != esz)
 		why = "unexpected entry size";
-	else if (e->phnum > BOOT_ELF_PH_MAX)
+	else if (eh->e_phnum > BOOT_ELF_PH_MAX)
 		why = "too many";
-	else if (e->phoff > len || (uint64_t)e->phnum * esz > len - e->phoff)
-		why = "beyond the end of the file";
+	else if ((ret = boot_elf_fetch(im, eh->e_phoff, (uint64_t)eh->e_phnum * esz)))
+		why = ret == -ENODATA ? "beyond the end of the file" : strerror(-ret);
 	if (why) {
 		log_err("%s: corrupt ELF program headers: %s", what, why);
-		return -ENOEXEC;
+		return ret && ret != -ENODATA ? ret : -ENOEXEC;
 	}
-	n = (size_t)e->phnum * esz;
-	raw = malloc(n ? n : 1);
-	e->ph = calloc(e->phnum ? e->phnum : 1, sizeof(*e->ph));
-	if (!raw || !e->ph) {
-		free(raw);
+	e->ph = calloc(eh->e_phnum ? eh->e_phnum : 1, sizeof(*e->ph));
+	if (!e->ph)
 		return -ENOMEM;
+	for (int i = 0; i < eh->e_phnum; i++) {
+		if (!gelf_getphdr(im->elf, i, &e->ph[i])) {
+			log_err("%s: corrupt ELF program headers: %s", what, elf_errmsg(-1));
+			return -ENOEXEC;
+		}
 	}
-	ret = boot_file_read(f, base + e->phoff, raw, n);
-	if (ret) {
-		log_err("%s: corrupt ELF program headers: %s", what,
-			ret == -ENODATA ? "beyond the end of the file" : strerror(-ret));
-		free(raw);
-		return ret == -ENODATA ? -ENOEXEC : ret;
-	}
-	for (unsigned i = 0; i < e->phnum; i++)
-		boot_elf_phdr(e, raw + (size_t)i * esz, &e->ph[i]);
-	free(raw);
 	return 0;
 }
 
@@ -128,33 +137,33 @@ int boot_elf_check(const struct guest_mem *mem, const char *what, const struct b
 	bool entry_ok = false;
 
 	*end = 0;
-	for (unsigned i = 0; i < e->phnum; i++) {
-		const struct boot_elf_seg *s = &e->ph[i];
+	for (unsigned i = 0; i < e->eh.e_phnum; i++) {
+		const GElf_Phdr *s = &e->ph[i];
 		uint64_t file_end;
 
-		if (s->type != PT_LOAD || !s->memsz)
+		if (s->p_type != PT_LOAD || !s->p_memsz)
 			continue;
-		if (s->filesz > s->memsz || __builtin_add_overflow(s->offset, s->filesz, &file_end) ||
-		    file_end > len) {
-			log_err("%s: corrupt ELF segment at %#llx", what, (unsigned long long)s->paddr);
+		if (s->p_filesz > s->p_memsz ||
+		    __builtin_add_overflow(s->p_offset, s->p_filesz, &file_end) || file_end > len) {
+			log_err("%s: corrupt ELF segment at %#llx", what, (unsigned long long)s->p_paddr);
 			return -ENOEXEC;
 		}
 		/* Below 1 MiB live the VMM's page tables, boot data and ACPI tables. */
-		if (s->paddr < LAYOUT_HIMEM_GPA) {
+		if (s->p_paddr < LAYOUT_HIMEM_GPA) {
 			log_err("%s: ELF segment at %#llx is below 1 MiB", what,
-				(unsigned long long)s->paddr);
+				(unsigned long long)s->p_paddr);
 			return -ENOEXEC;
 		}
-		if (!mem_gpa_ptr(mem, s->paddr, s->memsz)) {
+		if (!mem_gpa_ptr(mem, s->p_paddr, s->p_memsz)) {
 			log_err("%s: ELF segment at %#llx (%llu KiB) is outside the %llu MiB of RAM",
-				what, (unsigned long long)s->paddr, (unsigned long long)s->memsz >> 10,
-				BOOT_MIB(mem->ram_size));
+				what, (unsigned long long)s->p_paddr,
+				(unsigned long long)s->p_memsz >> 10, BOOT_MIB(mem->ram_size));
 			return -E2BIG;
 		}
 		/* mem_gpa_ptr accepted the range: no overflow. */
-		if (s->paddr + s->memsz > *end)
-			*end = s->paddr + s->memsz;
-		if (entry >= s->paddr && entry - s->paddr < s->filesz)
+		if (s->p_paddr + s->p_memsz > *end)
+			*end = s->p_paddr + s->p_memsz;
+		if (entry >= s->p_paddr && entry - s->p_paddr < s->p_filesz)
 			entry_ok = true;
 	}
 	if (!entry_ok) {
@@ -170,65 +179,56 @@ static int boot_elf_read_segments(const struct guest_mem *mem, const char *what,
 				  const struct boot_file *f, uint64_t base,
 				  const struct boot_elf *e)
 {
-	for (unsigned i = 0; i < e->phnum; i++) {
-		const struct boot_elf_seg *s = &e->ph[i];
+	for (unsigned i = 0; i < e->eh.e_phnum; i++) {
+		const GElf_Phdr *s = &e->ph[i];
 		uint8_t *dst;
 		int ret;
 
-		if (s->type != PT_LOAD || !s->memsz)
+		if (s->p_type != PT_LOAD || !s->p_memsz)
 			continue;
-		dst = mem_gpa_ptr(mem, s->paddr, s->memsz);
-		ret = boot_file_read(f, base + s->offset, dst, s->filesz);
+		dst = mem_gpa_ptr(mem, s->p_paddr, s->p_memsz);
+		ret = boot_file_read(f, base + s->p_offset, dst, s->p_filesz);
 		if (ret) {
 			log_err("%s: cannot read the ELF segment at %#llx: %s", what,
-				(unsigned long long)s->paddr,
+				(unsigned long long)s->p_paddr,
 				ret == -ENODATA ? "file truncated" : strerror(-ret));
 			return ret == -ENODATA ? -ENOEXEC : ret;
 		}
-		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+		memset(dst + s->p_filesz, 0, s->p_memsz - s->p_filesz);
 	}
 	return 0;
 }
 
-/* Scan [off, off + size) of the file for Xen's PHYS32_ENTRY note, reading a
- * window at a time. 1 if found, 0 if not or the notes end malformed (as
- * gelf_getnote), -ENOEXEC for a malformed Xen note, -errno. */
-static int boot_elf_note_scan(const struct boot_file *f, uint64_t off, uint64_t size,
-			      uint64_t align, uint64_t *entry)
+/* Search the notes at [off, off + size) of the image for Xen's
+ * PHYS32_ENTRY: 1 if found, 0 if not (also when the notes end malformed:
+ * gelf_getnote stops there), -ENOEXEC for a malformed Xen note or a read
+ * error. Only the first BOOT_NOTE_MAX bytes are searched: real note blocks
+ * are a few hundred bytes, and a file must not make us read all of it. */
+static int boot_elf_notes(const struct boot_elf_img *im, uint64_t off, uint64_t size,
+			  uint64_t align, uint64_t *entry)
 {
-	uint8_t win[BOOT_NOTE_WIN];
-	uint64_t a = align == 8 ? 8 : 4, p = 0, win_at = 0, win_len = 0;
+	size_t pos = 0, next, name_at, desc_at;
+	Elf_Data *d;
+	GElf_Nhdr nh;
 
-	while (size - p >= 12) {
-		uint64_t namesz, descsz, type, name_at, desc_at, dpad, v;
-		uint64_t need = size - p < 32 ? size - p : 32;
-		const uint8_t *n;
+	if (size > BOOT_NOTE_MAX)
+		size = BOOT_NOTE_MAX;
+	if (boot_elf_fetch(im, off, size))
+		return -ENOEXEC;
+	d = elf_getdata_rawchunk(im->elf, (int64_t)off, size,
+				 align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+	while (d && pos < d->d_size && (next = gelf_getnote(d, pos, &nh, &name_at, &desc_at))) {
+		const uint8_t *desc = (const uint8_t *)d->d_buf + desc_at;
+		uint64_t v = 0;
 
-		/* Header, a 4-byte name and an 8-byte desc lie within 32 bytes of p. */
-		if (p < win_at || p + need > win_at + win_len) {
-			win_at = p;
-			win_len = size - p < sizeof(win) ? size - p : sizeof(win);
-			if (boot_file_read(f, off + win_at, win, (size_t)win_len))
-				return -ENOEXEC;
-		}
-		n = win + (p - win_at);
-		namesz = boot_le(n, 4);
-		descsz = boot_le(n + 4, 4);
-		type = boot_le(n + 8, 4);
-		name_at = p + 12;
-		if (namesz > size - name_at)
-			return 0;
-		desc_at = (name_at + namesz + a - 1) & ~(a - 1);
-		dpad = (descsz + a - 1) & ~(a - 1);
-		if (desc_at > size || dpad > size - desc_at)
-			return 0;
-		p = desc_at + dpad;
-		if (type != BOOT_XEN_NOTE_PHYS32_ENTRY || namesz != 4 ||
-		    memcmp(win + (name_at - win_at), "Xen", 4))
+		pos = next;
+		if (nh.n_type != BOOT_XEN_NOTE_PHYS32_ENTRY || nh.n_namesz != 4 ||
+		    memcmp((const char *)d->d_buf + name_at, "Xen", 4))
 			continue;
-		if (descsz != 4 && descsz != 8)
+		if (nh.n_descsz != 4 && nh.n_descsz != 8)
 			return -ENOEXEC;
-		v = boot_le(win + (desc_at - win_at), (unsigned)descsz);
+		for (unsigned i = 0; i < nh.n_descsz; i++)
+			v |= (uint64_t)desc[i] << (8 * i);
 		if (v > UINT32_MAX)
 			return -ENOEXEC;
 		*entry = v;
@@ -239,42 +239,37 @@ static int boot_elf_note_scan(const struct boot_file *f, uint64_t off, uint64_t 
 
 /* PVH entry from a PT_NOTE segment, else from a SHT_NOTE section. 1 if
  * found, 0 if not, -ENOEXEC for a malformed note. */
-static int boot_elf_pvh_entry(const struct boot_file *f, const struct boot_elf *e,
+static int boot_elf_pvh_entry(const struct boot_elf_img *im, const struct boot_elf *e,
 			      uint64_t *entry)
 {
-	size_t esz = e->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+	const GElf_Ehdr *eh = &e->eh;
+	Elf_Scn *scn = NULL;
 	int ret;
 
-	for (unsigned i = 0; i < e->phnum; i++) {
-		const struct boot_elf_seg *s = &e->ph[i];
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const GElf_Phdr *s = &e->ph[i];
 		uint64_t end;
 
-		if (s->type != PT_NOTE)
+		if (s->p_type != PT_NOTE)
 			continue;
-		if (__builtin_add_overflow(s->offset, s->filesz, &end) || end > f->size)
+		if (__builtin_add_overflow(s->p_offset, s->p_filesz, &end) || end > im->len)
 			return -ENOEXEC;
-		ret = boot_elf_note_scan(f, s->offset, s->filesz, s->align, entry);
+		ret = boot_elf_notes(im, s->p_offset, s->p_filesz, s->p_align, entry);
 		if (ret)
 			return ret;
 	}
 	/* Section headers out of the file or of an unknown size: no sections. */
-	if (!e->shnum || e->shentsize != esz || e->shoff > f->size ||
-	    (uint64_t)e->shnum * esz > f->size - e->shoff)
+	if (!eh->e_shnum || eh->e_shentsize != gelf_fsize(im->elf, ELF_T_SHDR, 1, EV_CURRENT) ||
+	    boot_elf_fetch(im, eh->e_shoff, (uint64_t)eh->e_shnum * eh->e_shentsize))
 		return 0;
-	for (unsigned i = 0; i < e->shnum; i++) {
-		uint8_t sh[sizeof(Elf64_Shdr)];
-		uint64_t off, size, align, end;
+	while ((scn = elf_nextscn(im->elf, scn))) {
+		GElf_Shdr sh;
+		uint64_t end;
 
-		if (boot_file_read(f, e->shoff + (uint64_t)i * esz, sh, esz))
-			return 0;
-		if (boot_le(sh + 4, 4) != SHT_NOTE)
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE ||
+		    __builtin_add_overflow(sh.sh_offset, sh.sh_size, &end) || end > im->len)
 			continue;
-		off = e->is64 ? boot_le(sh + 24, 8) : boot_le(sh + 16, 4);
-		size = e->is64 ? boot_le(sh + 32, 8) : boot_le(sh + 20, 4);
-		align = e->is64 ? boot_le(sh + 48, 8) : boot_le(sh + 32, 4);
-		if (__builtin_add_overflow(off, size, &end) || end > f->size)
-			continue; /* libelf gave no data for it */
-		ret = boot_elf_note_scan(f, off, size, align, entry);
+		ret = boot_elf_notes(im, sh.sh_offset, sh.sh_size, sh.sh_addralign, entry);
 		if (ret)
 			return ret;
 	}
@@ -282,13 +277,14 @@ static int boot_elf_pvh_entry(const struct boot_file *f, const struct boot_elf *
 }
 
 /* Little-endian x86 executable. */
-static int boot_elf_kind(const struct boot_elf *e, const char *what)
+static int boot_elf_kind(const GElf_Ehdr *eh, const char *what)
 {
-	if (!e->lsb || (e->machine != EM_X86_64 && e->machine != EM_386)) {
+	if (eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+	    (eh->e_machine != EM_X86_64 && eh->e_machine != EM_386)) {
 		log_err("%s: not an x86 ELF file", what);
 		return -ENOEXEC;
 	}
-	if (e->type != ET_EXEC && e->type != ET_DYN) {
+	if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN) {
 		log_err("%s: ELF file is not an executable", what);
 		return -ENOEXEC;
 	}
@@ -297,42 +293,40 @@ static int boot_elf_kind(const struct boot_elf *e, const char *what)
 
 int boot_elf_load(const struct guest_mem *mem, struct boot_kernel *k)
 {
-	uint8_t head[sizeof(Elf64_Ehdr)] = { 0 };
-	size_t n = k->file->size < sizeof(head) ? (size_t)k->file->size : sizeof(head);
 	char what[PATH_MAX + 16];
-	struct boot_elf e;
+	struct boot_elf e = { 0 };
+	struct boot_elf_img im;
 	int ret;
 
 	snprintf(what, sizeof(what), "kernel %s", k->path);
-	ret = boot_file_read(k->file, 0, head, n);
-	if (!ret)
-		ret = boot_elf_ehdr(head, n, &e);
-	if (ret == -ENODATA) {
+	ret = boot_elf_open(&im, k->file, 0, k->file->size, &e.eh);
+	if (ret == -ENODATA)
 		log_err("%s: corrupt ELF header: truncated", what);
-		return -ENOEXEC;
-	}
-	if (ret) {
+	else if (ret && ret != -ENOMEM)
 		log_err("kernel %s: corrupt ELF file", k->path);
-		return -ENOEXEC;
+	if (ret) {
+		ret = ret == -ENOMEM ? ret : -ENOEXEC;
+		goto out;
 	}
-	ret = boot_elf_kind(&e, what);
+	ret = boot_elf_kind(&e.eh, what);
 	if (!ret)
-		ret = boot_elf_phdrs(k->file, 0, k->file->size, &e, what);
-	if (ret)
-		goto out;
-	ret = boot_elf_pvh_entry(k->file, &e, &k->entry);
-	if (ret < 0) {
-		log_err("kernel %s: corrupt ELF note", k->path);
-		goto out;
+		ret = boot_elf_phdrs(&im, &e, what);
+	if (!ret) {
+		ret = boot_elf_pvh_entry(&im, &e, &k->entry);
+		if (ret < 0)
+			log_err("kernel %s: corrupt ELF note", k->path);
 	}
+	boot_elf_close(&im);
+	if (ret < 0)
+		goto out;
 	k->pvh = ret == 1;
 	if (!k->pvh) {
-		if (!e.is64 || e.machine != EM_X86_64) {
+		if (e.eh.e_ident[EI_CLASS] != ELFCLASS64 || e.eh.e_machine != EM_X86_64) {
 			log_err("kernel %s: ELF without PVH entry note", k->path);
 			ret = -ENOEXEC;
 			goto out;
 		}
-		k->entry = e.entry;
+		k->entry = e.eh.e_entry;
 		boot_zp_scratch(k->zp);
 		k->cmdline_max = LAYOUT_CMDLINE_MAX - 1;
 	}
@@ -341,9 +335,11 @@ int boot_elf_load(const struct guest_mem *mem, struct boot_kernel *k)
 		ret = boot_elf_read_segments(mem, what, k->file, 0, &e);
 	if (!ret)
 		log_debug("kernel %s: ELF%s, %s entry %#llx, ends at %#llx", k->path,
-			  e.is64 ? "64" : "32", k->pvh ? "PVH" : "Linux 64-bit",
-			  (unsigned long long)k->entry, (unsigned long long)k->end);
+			  e.eh.e_ident[EI_CLASS] == ELFCLASS64 ? "64" : "32",
+			  k->pvh ? "PVH" : "Linux 64-bit", (unsigned long long)k->entry,
+			  (unsigned long long)k->end);
 out:
+	boot_elf_close(&im);
 	boot_elf_free(&e);
 	return ret;
 }
@@ -351,25 +347,27 @@ out:
 int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len,
 			 const char *path, struct boot_elf *e)
 {
-	uint8_t head[sizeof(Elf64_Ehdr)] = { 0 };
-	size_t n = len < sizeof(head) ? (size_t)len : sizeof(head);
+	const GElf_Ehdr *eh = &e->eh;
 	char what[PATH_MAX + 16];
+	struct boot_elf_img im;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	ret = boot_file_read(f, base, head, n);
-	if (!ret)
-		ret = boot_elf_ehdr(head, n, e);
+	ret = boot_elf_open(&im, f, base, len, &e->eh);
 	if (ret == -ENOEXEC) {
 		log_err("kernel %s: corrupt payload (not an ELF file)", path);
-		return -ENOEXEC;
-	}
-	if (ret || !e->is64 || !e->lsb || e->machine != EM_X86_64) {
+	} else if (ret != -ENOMEM && (ret || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+				      eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+				      eh->e_machine != EM_X86_64)) {
 		log_err("kernel %s: corrupt payload (not an x86-64 vmlinux)", path);
-		return -ENOEXEC;
+		ret = -ENOEXEC;
 	}
-	snprintf(what, sizeof(what), "kernel %s payload", path);
-	return boot_elf_phdrs(f, base, len, e, what);
+	if (!ret) {
+		snprintf(what, sizeof(what), "kernel %s payload", path);
+		ret = boot_elf_phdrs(&im, e, what);
+	}
+	boot_elf_close(&im);
+	return ret;
 }
 
 int boot_elf_load_vmlinux(const struct guest_mem *mem, const struct boot_file *f, uint64_t base,
@@ -383,7 +381,7 @@ int boot_elf_load_vmlinux(const struct guest_mem *mem, const struct boot_file *f
 	ret = boot_elf_vmlinux_hdr(f, base, len, path, &e);
 	if (ret)
 		goto out;
-	*entry = e.entry;
+	*entry = e.eh.e_entry;
 	ret = boot_elf_check(mem, what, &e, len, *entry, end);
 	if (!ret)
 		ret = boot_elf_read_segments(mem, what, f, base, &e);
@@ -395,18 +393,18 @@ out:
 /* Segments with file bytes, in file order. */
 static int boot_elf_by_offset(const void *a, const void *b)
 {
-	const struct boot_elf_seg *x = *(const struct boot_elf_seg *const *)a;
-	const struct boot_elf_seg *y = *(const struct boot_elf_seg *const *)b;
+	const GElf_Phdr *x = *(const GElf_Phdr *const *)a;
+	const GElf_Phdr *y = *(const GElf_Phdr *const *)b;
 
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return x->p_offset < y->p_offset ? -1 : x->p_offset > y->p_offset;
 }
 
-static unsigned boot_elf_sorted(const struct boot_elf *e, const struct boot_elf_seg **v)
+static unsigned boot_elf_sorted(const struct boot_elf *e, const GElf_Phdr **v)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < e->phnum; i++)
-		if (e->ph[i].type == PT_LOAD && e->ph[i].memsz && e->ph[i].filesz)
+	for (unsigned i = 0; i < e->eh.e_phnum; i++)
+		if (e->ph[i].p_type == PT_LOAD && e->ph[i].p_memsz && e->ph[i].p_filesz)
 			v[n++] = &e->ph[i];
 	qsort(v, n, sizeof(*v), boot_elf_by_offset);
 	return n;
@@ -415,8 +413,8 @@ static unsigned boot_elf_sorted(const struct boot_elf *e, const struct boot_elf_
 int boot_elf_spans(const struct guest_mem *mem, const struct boot_elf *e,
 		   struct boot_out_span **spans, unsigned *nr)
 {
-	const struct boot_elf_seg **v = calloc(e->phnum + 1u, sizeof(*v));
-	struct boot_out_span *s = calloc(e->phnum + 1u, sizeof(*s));
+	const GElf_Phdr **v = calloc(e->eh.e_phnum + 1u, sizeof(*v));
+	struct boot_out_span *s = calloc(e->eh.e_phnum + 1u, sizeof(*s));
 	uint64_t covered = 0;
 	unsigned n, k = 0;
 
@@ -426,7 +424,7 @@ int boot_elf_spans(const struct guest_mem *mem, const struct boot_elf *e,
 	}
 	n = boot_elf_sorted(e, v);
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t start = v[i]->offset, end = v[i]->offset + v[i]->filesz;
+		uint64_t start = v[i]->p_offset, end = v[i]->p_offset + v[i]->p_filesz;
 
 		/* Bytes an earlier segment already takes are copied afterwards. */
 		if (start < covered)
@@ -435,8 +433,8 @@ int boot_elf_spans(const struct guest_mem *mem, const struct boot_elf *e,
 			continue;
 		s[k].start = start;
 		s[k].end = end;
-		s[k].dst = (uint8_t *)mem_gpa_ptr(mem, v[i]->paddr, v[i]->memsz) +
-			   (start - v[i]->offset);
+		s[k].dst = (uint8_t *)mem_gpa_ptr(mem, v[i]->p_paddr, v[i]->p_memsz) +
+			   (start - v[i]->p_offset);
 		k++;
 		covered = end;
 	}
@@ -448,7 +446,7 @@ int boot_elf_spans(const struct guest_mem *mem, const struct boot_elf *e,
 
 int boot_elf_spans_finish(const struct guest_mem *mem, const struct boot_elf *e)
 {
-	const struct boot_elf_seg **v = calloc(e->phnum + 1u, sizeof(*v));
+	const GElf_Phdr **v = calloc(e->eh.e_phnum + 1u, sizeof(*v));
 	unsigned n;
 
 	if (!v)
@@ -456,24 +454,24 @@ int boot_elf_spans_finish(const struct guest_mem *mem, const struct boot_elf *e)
 	n = boot_elf_sorted(e, v);
 	for (unsigned i = 1; i < n; i++) {
 		for (unsigned j = 0; j < i; j++) {
-			uint64_t a = v[i]->offset, b = v[j]->offset + v[j]->filesz;
+			uint64_t a = v[i]->p_offset, b = v[j]->p_offset + v[j]->p_filesz;
 
 			if (b <= a)
 				continue;
-			if (b > a + v[i]->filesz)
-				b = a + v[i]->filesz;
-			memmove(mem_gpa_ptr(mem, v[i]->paddr, v[i]->memsz),
-				(uint8_t *)mem_gpa_ptr(mem, v[j]->paddr, v[j]->memsz) +
-					(a - v[j]->offset), b - a);
+			if (b > a + v[i]->p_filesz)
+				b = a + v[i]->p_filesz;
+			memmove(mem_gpa_ptr(mem, v[i]->p_paddr, v[i]->p_memsz),
+				(uint8_t *)mem_gpa_ptr(mem, v[j]->p_paddr, v[j]->p_memsz) +
+					(a - v[j]->p_offset), b - a);
 		}
 	}
 	free(v);
-	for (unsigned i = 0; i < e->phnum; i++) {
-		const struct boot_elf_seg *s = &e->ph[i];
+	for (unsigned i = 0; i < e->eh.e_phnum; i++) {
+		const GElf_Phdr *s = &e->ph[i];
 
-		if (s->type == PT_LOAD && s->memsz)
-			memset((uint8_t *)mem_gpa_ptr(mem, s->paddr, s->memsz) + s->filesz, 0,
-			       s->memsz - s->filesz);
+		if (s->p_type == PT_LOAD && s->p_memsz)
+			memset((uint8_t *)mem_gpa_ptr(mem, s->p_paddr, s->p_memsz) + s->p_filesz, 0,
+			       s->p_memsz - s->p_filesz);
 	}
 	return 0;
 }

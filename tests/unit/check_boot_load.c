@@ -4,12 +4,15 @@
 #include <asm/bootparam.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <lz4.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -127,6 +130,36 @@ static int load(const void *kernel, size_t len, const char *cmdline, struct boot
 {
 	cfg.kernel = put_file("kernel", kernel, len);
 	return boot_load(&vm, cmdline, RSDP, out);
+}
+
+/* load(), and the error line it printed: (msg) gets what follows
+ * "kvisor: kernel <path>: ". */
+static int load_err(const void *kernel, size_t len, char *msg, size_t size)
+{
+	char path[160], line[512] = "", prefix[200];
+	struct boot_info out;
+	int fd, saved, ret;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	saved = dup(2);
+	ck_assert(fd >= 0 && saved >= 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	close(fd);
+	ret = load(kernel, len, "x", &out);
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(prefix, sizeof(prefix), "kvisor: kernel %s: ", cfg.kernel);
+	ck_assert_msg(!strncmp(line, prefix, strlen(prefix)), "printed \"%s\"", line);
+	snprintf(msg, size, "%s", line + strlen(prefix));
+	return ret;
 }
 
 static struct boot_params *zero_page(void)
@@ -473,18 +506,46 @@ START_TEST(test_vmlinux_direct)
 END_TEST
 
 /* Each way of breaking an ELF kernel, with the expected error. */
+static const struct {
+	int ret;
+	const char *msg;
+} elf_bad[] = {
+	{ -E2BIG, "ELF segment at 0x8000000 (12 KiB) is outside the 64 MiB of RAM" },
+	{ -E2BIG, "ELF segment at 0x3fff000 (12 KiB) is outside the 64 MiB of RAM" },
+	{ -E2BIG, "ELF segment at 0xffffffffffffefff (12 KiB) is outside the 64 MiB of RAM" },
+	{ -ENOEXEC, "ELF segment at 0x1000 is below 1 MiB" },
+	{ -ENOEXEC, "corrupt ELF segment at 0x100000" },
+	{ -ENOEXEC, "corrupt ELF segment at 0x100000" },
+	{ -ENOEXEC, "corrupt ELF segment at 0x100000" },
+	{ -ENOEXEC, "ELF entry point 0x900000 is not in a loaded segment" },
+	{ -ENOEXEC, "corrupt ELF note" },
+	{ -ENOEXEC, "corrupt ELF program headers: beyond the end of the file" },
+	{ -ENOEXEC, "not an x86 ELF file" },
+	{ -ENOEXEC, "not an x86 ELF file" },
+	{ -ENOEXEC, "corrupt ELF note" },
+	{ -ENOEXEC, "corrupt ELF header: truncated" },
+	{ -ENOEXEC, "corrupt ELF program headers: beyond the end of the file" },
+	{ -ENOEXEC, "corrupt ELF program headers: unexpected entry size" },
+	{ -ENOEXEC, "corrupt ELF program headers: too many" },
+	{ -ENOEXEC, "ELF file is not an executable" },
+	{ -ENOEXEC, "corrupt ELF file" },
+	{ -ENOEXEC, "corrupt ELF note" },
+	{ -ENOEXEC, "corrupt ELF note" },
+	{ -ENOEXEC, "corrupt ELF note" },
+	{ -ENOEXEC, "corrupt ELF header: truncated" },
+};
+
 START_TEST(test_elf_bad)
 {
 	struct img m = elf_make(true, EM_X86_64, 0x100000, 0x100010, 8);
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)m.p;
 	Elf64_Phdr *ph = (Elf64_Phdr *)(m.p + sizeof(*eh));
-	struct boot_info out;
-	int want = -ENOEXEC;
+	char msg[256];
 
 	switch (_i) {
-	case 0: ph[0].p_paddr = 128 * MIB; want = -E2BIG; break;   /* outside RAM */
-	case 1: ph[0].p_paddr = RAM - 0x1000; want = -E2BIG; break; /* crosses the end */
-	case 2: ph[0].p_paddr = ~0ULL - 0x1000; want = -E2BIG; break;
+	case 0: ph[0].p_paddr = 128 * MIB; break;                  /* outside RAM */
+	case 1: ph[0].p_paddr = RAM - 0x1000; break;               /* crosses the end */
+	case 2: ph[0].p_paddr = ~0ULL - 0x1000; break;
 	case 3: ph[0].p_paddr = 0x1000; break;                     /* below 1 MiB */
 	case 4: ph[0].p_offset = m.len - 0x100; break;             /* beyond the file */
 	case 5: ph[0].p_offset = ~0ULL - 0x10; break;
@@ -496,8 +557,95 @@ START_TEST(test_elf_bad)
 	case 11: m.p[EI_DATA] = ELFDATA2MSB; break;
 	case 12: ph[1].p_filesz = 1 << 20; break;                  /* note beyond the file */
 	case 13: m.len = 40; break;                                /* truncated header */
+	case 14: m.len = sizeof(*eh) + sizeof(*ph) + 8; break;     /* program headers cut */
+	case 15: eh->e_phentsize = sizeof(*ph) / 2; break;
+	case 16: eh->e_phnum = 5000; break;
+	case 17: eh->e_type = ET_REL; break;
+	case 18: m.p[EI_CLASS] = 7; break;
+	case 19: ph[1].p_offset = m.len + 0x10; break;             /* note outside the file */
+	case 20: ph[1].p_offset = ~0ULL - 0x10; break;
+	case 21: put32(m.p + NOTE_OFF + 20, 1); break;             /* entry above 4 GiB */
+	case 22: m.len = sizeof(Elf32_Ehdr) - 1, m.p[EI_CLASS] = ELFCLASS32; break;
 	}
-	ck_assert_int_eq(load(m.p, m.len, "x", &out), want);
+	ck_assert_int_eq(load_err(m.p, m.len, msg, sizeof(msg)), elf_bad[_i].ret);
+	ck_assert_str_eq(msg, elf_bad[_i].msg);
+	free(m.p);
+}
+END_TEST
+
+/* The PVH note found through a SHT_NOTE section when no PT_NOTE has it;
+ * section headers out of the file are no sections. */
+START_TEST(test_pvh_section_note)
+{
+	struct img m = elf_make(true, EM_X86_64, 0x100000, 0x100010, 8);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)m.p;
+	Elf64_Shdr *sh = (Elf64_Shdr *)(m.p + 0x400);
+	struct boot_info out;
+
+	eh->e_phnum = 1;
+	eh->e_shoff = 0x400, eh->e_shnum = 2, eh->e_shentsize = sizeof(*sh);
+	sh[1] = (Elf64_Shdr){ .sh_type = SHT_NOTE, .sh_offset = NOTE_OFF, .sh_size = 24,
+			      .sh_addralign = 4 };
+	ck_assert_int_eq(load(m.p, m.len, "x", &out), 0);
+	ck_assert_int_eq(out.entry, BOOT_ENTRY_PVH32);
+	ck_assert_uint_eq(out.rip, 0x100010);
+	/* A note section outside the file is skipped: a plain vmlinux then. */
+	sh[1].sh_offset = m.len;
+	ck_assert_int_eq(load(m.p, m.len, "x", &out), 0);
+	ck_assert_int_eq(out.entry, BOOT_ENTRY_LINUX64);
+	sh[1].sh_offset = NOTE_OFF;
+	eh->e_shoff = m.len - sizeof(*sh);
+	ck_assert_int_eq(load(m.p, m.len, "x", &out), 0);
+	ck_assert_int_eq(out.entry, BOOT_ENTRY_LINUX64);
+	free(m.p);
+}
+END_TEST
+
+/* Only the first 64 KiB of a note block are searched. */
+START_TEST(test_pvh_big_note)
+{
+	struct img m = elf_make(true, EM_X86_64, 0x100000, 0x100010, 8);
+	Elf64_Phdr *ph;
+	size_t off = m.len, at = _i ? 12 * 6000 : 12 * 5000; /* after empty notes */
+	struct boot_info out;
+
+	m.len += 80 << 10;
+	m.p = realloc(m.p, m.len);
+	memset(m.p + off, 0, m.len - off);
+	memcpy(m.p + off + at, m.p + NOTE_OFF, 24);
+	ph = (Elf64_Phdr *)(m.p + sizeof(Elf64_Ehdr));
+	ph[1].p_offset = off, ph[1].p_filesz = m.len - off;
+	ck_assert_int_eq(load(m.p, m.len, "x", &out), 0);
+	ck_assert_int_eq(out.entry, (_i ? BOOT_ENTRY_LINUX64 : BOOT_ENTRY_PVH32));
+	free(m.p);
+}
+END_TEST
+
+/* A kernel from a pipe is held in memory and parsed there. */
+START_TEST(test_elf_pipe)
+{
+	struct img m = elf_make(true, EM_X86_64, 0x100000, 0x100010, 8);
+	struct boot_info out;
+	char path[160];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		int fd = open(path, O_WRONLY);
+
+		_exit(fd >= 0 && write(fd, m.p, m.len) == (ssize_t)m.len ? 0 : 1);
+	}
+	cfg.kernel = path;
+	ck_assert_int_eq(boot_load(&vm, "x", RSDP, &out), 0);
+	ck_assert_int_eq(out.entry, BOOT_ENTRY_PVH32);
+	ck_assert_uint_eq(out.rip, 0x100010);
+	check_segment(0x100000, &m);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(status, 0);
 	free(m.p);
 }
 END_TEST
@@ -614,6 +762,18 @@ START_TEST(test_unpack_lz4_tool)
 	z.len = len + 4;
 	check_unpacked(&vml, &z, 0);
 	free(z.p);
+	free(vml.p);
+}
+END_TEST
+
+/* An uncompressed vmlinux payload is read from where it lies in the file. */
+START_TEST(test_unpack_raw)
+{
+	struct img vml = elf_make(true, EM_X86_64, VM_PADDR, VM_PADDR + 0x40, 0);
+	struct img cut = { vml.p, sizeof(Elf64_Ehdr) + 8 }; /* program headers cut */
+
+	check_unpacked(&vml, &vml, 0);
+	check_unpacked(&vml, &cut, -ENOEXEC);
 	free(vml.p);
 }
 END_TEST
@@ -817,10 +977,14 @@ static void elf_tests(TCase *tc)
 	tcase_add_test(tc, test_pvh64);
 	tcase_add_test(tc, test_pvh32);
 	tcase_add_test(tc, test_vmlinux_direct);
-	tcase_add_loop_test(tc, test_elf_bad, 0, 14);
+	tcase_add_loop_test(tc, test_elf_bad, 0, sizeof(elf_bad) / sizeof(elf_bad[0]));
 	tcase_add_test(tc, test_elf32_no_note);
+	tcase_add_test(tc, test_pvh_section_note);
+	tcase_add_loop_test(tc, test_pvh_big_note, 0, 2);
+	tcase_add_test(tc, test_elf_pipe);
 	tcase_add_loop_test(tc, test_unpack, 0, 2);
 	tcase_add_test(tc, test_unpack_lz4_tool);
+	tcase_add_test(tc, test_unpack_raw);
 	tcase_add_test(tc, test_unpack_fallback);
 	tcase_add_test(tc, test_fuzz);
 	tcase_add_loop_test(tc, test_unpack_segments, 0, 2);
