@@ -18,9 +18,12 @@ bool pvm_host_detect(void);
 int pvm_init(struct vm *vm) __attribute__((warn_unused_result));
 void pvm_destroy(struct vm *vm);
 
-/* Kernel parameters that keep Linux away from instructions the host cannot
- * emulate, or NULL when the layer is off. */
-const char *pvm_cmdline_extra(const struct vm *vm);
+/* The kernel command line for a kvm-pvm host: (user)'s parameters, then
+ * the ones that keep Linux away from instructions the host cannot emulate,
+ * placed before a "--" (what follows it is for init and stays last); the
+ * user's clearcpuid= lists are merged into kvisor's single one (Linux 6.1
+ * honours only the last clearcpuid=). malloc'd; NULL without memory. */
+char *pvm_cmdline_merge(const char *user);
 
 /* Adjust a vCPU's CPUID table for the host (e.g. hide PV features that
  * do not work on it). No-op when the layer is off. */

@@ -174,17 +174,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	return ret;
 }
 
-/* The command line the guest gets: the user's (or the default) plus what
+/* The command line the guest gets: the user's (or the default), with what
  * the kvm-pvm compatibility layer needs. Returns a malloc'd string. */
 static char *vm_cmdline(const struct vm *vm)
 {
 	const char *base = vm->cfg->cmdline ? vm->cfg->cmdline : CONFIG_DEFAULT_CMDLINE;
-	const char *extra = pvm_cmdline_extra(vm);
-	char *s;
 
-	if (asprintf(&s, "%s%s%s", base, extra && *extra ? " " : "", extra ? extra : "") < 0)
-		return NULL;
-	return s;
+	return vm->pvm ? pvm_cmdline_merge(base) : strdup(base);
 }
 
 int vm_setup(struct vm *vm)

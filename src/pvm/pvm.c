@@ -17,11 +17,6 @@
 
 #define PVM_SYSFS "/sys/module/kvm_pvm"
 
-/* Keep Linux away from instructions kvm-pvm does not emulate at CPL0
- * (XSAVE family, FSGSBASE, PCID/INVPCID, POPCNT, SMAP's CLAC/STAC, RDPID, and
- * SSSE3: Debian's kernel runs SSE code such as `movd xmm15, ecx` in BLAKE2s). */
-#define PVM_CMDLINE "noxsave nofsgsbase nopcid noinvpcid clearcpuid=popcnt,smap,smep,rdpid,ssse3 " \
-	"mitigations=off"
 
 bool pvm_host_detect(void)
 {
@@ -91,10 +86,6 @@ void pvm_destroy(struct vm *vm)
 	vm->pvm = NULL;
 }
 
-const char *pvm_cmdline_extra(const struct vm *vm)
-{
-	return vm->pvm ? PVM_CMDLINE : NULL;
-}
 
 #define KVM_CPUID_FEATURES_LEAF 0x40000001
 #define KVM_FEATURE_PV_UNHALT      7
