@@ -18,6 +18,11 @@ enum config_tristate { CONFIG_AUTO = 0, CONFIG_ON = 1, CONFIG_OFF = 2 };
 
 enum config_disk_cache { CONFIG_CACHE_WRITEBACK = 0, CONFIG_CACHE_NONE = 1 };
 
+/* --profile FILE[,hz=N] */
+#define CONFIG_PROFILE_PATH_MAX   4096 /* bytes, with the NUL */
+#define CONFIG_PROFILE_HZ_DEFAULT 1000
+#define CONFIG_PROFILE_HZ_MAX     10000
+
 struct config_disk {
 	char path[CONFIG_DISK_PATH_MAX];
 	char serial[CONFIG_DISK_SERIAL_MAX + 1]; /* "" when none */
@@ -38,6 +43,8 @@ struct vm_config {
 	bool testdev;            /* firmware test port and MMIO window */
 	unsigned nr_disks;       /* virtio-blk disks, vda, vdb, ... in this order */
 	struct config_disk disks[CONFIG_MAX_DISKS];
+	char profile[CONFIG_PROFILE_PATH_MAX]; /* guest profile output; "" when off */
+	unsigned profile_hz;                   /* samples per second and vCPU */
 };
 
 /* Fill (cfg) with the defaults. */

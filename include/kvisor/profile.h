@@ -1,10 +1,14 @@
-/* Guest profiler: the per-vCPU table of sampled (cpl, rip) counts and the
- * file of merged counts. */
+/* Guest profiler (--profile FILE[,hz=N]): a timer kicks every vCPU hz times a
+ * second, each vCPU thread counts its RIP and CPL in its own table, and FILE
+ * gets the merged counts when kvisor exits. */
 #ifndef KVISOR_PROFILE_H
 #define KVISOR_PROFILE_H
 
 #include <stdint.h>
 #include <stdio.h>
+
+struct vm;
+struct vcpu;
 
 /* Distinct (cpl, rip) pairs one vCPU's table holds; later new pairs are
  * counted as dropped. At most 2 * PROFILE_TABLE_MAX slots of 16 bytes. */
@@ -59,5 +63,32 @@ long profile_rows(const struct profile_table *tables, unsigned n, struct profile
  * -errno. */
 long profile_write_tables(FILE *f, const struct profile_table *tables, unsigned n, unsigned hz)
 	__attribute__((warn_unused_result));
+
+struct profile;
+
+/* Create a profiler for (nr_vcpus) vCPUs at (hz) samples a second each;
+ * (path) is created (truncated) now, so a bad path fails before the guest
+ * runs, and written by profile_write. Errors are reported in one line;
+ * 0 or -errno. */
+int profile_create(struct profile **out, const char *path, unsigned hz, unsigned nr_vcpus)
+	__attribute__((warn_unused_result));
+
+/* Start kicking (vm)'s vCPUs: a timerfd on vm->io. Call it once the vCPU
+ * threads run. 0 or -errno. */
+int profile_start(struct profile *p, struct vm *vm) __attribute__((warn_unused_result));
+
+/* Stop the timer (a no-op when not started). When it returns no kick is in
+ * flight, so the vCPU threads may be joined. */
+void profile_stop(struct profile *p);
+
+/* On the vCPU thread after KVM_RUN returned EINTR: take the sample the
+ * timer asked for, if any (KVM_GET_REGS and KVM_GET_SREGS). */
+void profile_sample(struct profile *p, struct vcpu *vcpu);
+
+/* Write the file (after profile_stop and the vCPU threads' end). The
+ * tables stay, so a restarted VM adds to them. 0 or -errno (reported). */
+int profile_write(struct profile *p);
+
+void profile_destroy(struct profile *p);
 
 #endif

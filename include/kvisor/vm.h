@@ -21,6 +21,7 @@ struct pci_bus;
 struct irq_table;
 struct evloop;
 struct boot_job;
+struct profile;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -52,6 +53,7 @@ struct vm {
 	struct serial8250 *serial; /* the console UART, for host input */
 	struct pvm_state *pvm;     /* NULL when the kvm-pvm compatibility layer is off */
 	struct boot_job *boot;     /* kernel loader thread from vm_create to vm_setup */
+	struct profile *profile;   /* --profile, owned by main (kept across restarts); or NULL */
 	/* Stop protocol: the first vm_request_stop() wins, kicks every vCPU and
 	 * wakes the main loop through stop_efd. */
 	atomic_int stop_reason;

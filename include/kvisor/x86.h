@@ -2,6 +2,7 @@
 #ifndef KVISOR_X86_H
 #define KVISOR_X86_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vm;
@@ -40,6 +41,17 @@ int x86_gva_to_gpa(const struct guest_mem *mem, uint64_t cr3, int la57, uint64_t
 /* Read (len) bytes of guest-virtual memory, page by page. 0 or -EFAULT. */
 int x86_read_gva(const struct guest_mem *mem, uint64_t cr3, int la57, uint64_t gva, void *dst,
 		 uint64_t len) __attribute__((warn_unused_result));
+
+/* Profiler sampling. x86_vcpu_pc_request (any thread, before a kick) asks
+ * the next KVM_RUN to leave the registers in kvm_run, if the host has
+ * KVM_CAP_SYNC_REGS for them (x86_vcpu_pc_sync_supported). x86_vcpu_pc
+ * (the vCPU thread, between KVM_RUNs) returns RIP and the current privilege
+ * level (CS.RPL in protected mode) from there, or from KVM_GET_REGS and
+ * KVM_GET_SREGS when they were not stored. 0 or -errno. */
+bool x86_vcpu_pc_sync_supported(int kvm_fd);
+void x86_vcpu_pc_request(struct vcpu *vcpu);
+int x86_vcpu_pc(struct vcpu *vcpu, uint64_t *rip, unsigned *cpl)
+	__attribute__((warn_unused_result));
 
 /* Boot GDT selectors (Linux 64-bit boot protocol wants 0x10/0x18). */
 #define X86_GDT_CODE64 0x10

@@ -28,6 +28,8 @@ const char cli_usage[] =
 	"  --disk PATH[,readonly=on|off][,serial=ID][,cache=none|writeback]\n"
 	"                        raw disk image as virtio-blk (repeatable: vda, vdb, ...)\n"
 	"  --testdev             add the firmware test device (port 0xf4)\n"
+	"  --profile FILE[,hz=N] sample each vCPU's RIP and CPL N times a second (default\n"
+	"                        1000, at most 10000) and write the counts to FILE at exit\n"
 	"  --log-level LEVEL     error, warn, info (default) or debug\n"
 	"  -v, --verbose         same as --log-level debug\n"
 	"\n"
@@ -39,6 +41,7 @@ void config_defaults(struct vm_config *cfg)
 	cfg->mem_size = CONFIG_DEFAULT_MEM;
 	cfg->cpus = 1;
 	cfg->kernel_unpack = true;
+	cfg->profile_hz = CONFIG_PROFILE_HZ_DEFAULT;
 }
 
 int cli_parse_size(const char *s, uint64_t *out)
@@ -101,6 +104,7 @@ static int cli_choice(const char *opt, const char *v, const char *const names[],
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_CONSOLE_LOG,
 	OPT_ON_REBOOT, OPT_PVM_COMPAT, OPT_KERNEL_UNPACK, OPT_TESTDEV, OPT_LOG_LEVEL, OPT_DISK,
+	OPT_PROFILE,
 };
 
 static const struct option cli_options[] = {
@@ -115,6 +119,7 @@ static const struct option cli_options[] = {
 	{ "kernel-unpack", required_argument, NULL, OPT_KERNEL_UNPACK },
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "profile", required_argument, NULL, OPT_PROFILE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -219,6 +224,41 @@ static int cli_disk(const char *v, struct vm_config *cfg)
 	return 0;
 }
 
+/* --profile FILE[,hz=N]: the path ends at the first comma. */
+static int cli_profile(const char *v, struct vm_config *cfg)
+{
+	const char *comma = strchr(v, ',');
+	size_t plen = comma ? (size_t)(comma - v) : strlen(v);
+	unsigned hz = CONFIG_PROFILE_HZ_DEFAULT;
+
+	if (plen == 0 || plen >= sizeof(cfg->profile)) {
+		log_err("--profile '%s': %s", v, plen ? "path too long" : "FILE is missing");
+		return -EINVAL;
+	}
+	while (comma) {
+		const char *opt = comma + 1, *next = strchr(opt, ',');
+		int len = (int)(next ? (size_t)(next - opt) : strlen(opt));
+		char val[16];
+
+		if (len < 3 || strncmp(opt, "hz=", 3)) {
+			log_err("--profile %.*s: unknown option '%.*s' (hz=N)", (int)plen, v, len, opt);
+			return -EINVAL;
+		}
+		snprintf(val, sizeof(val), "%.*s", len - 3, opt + 3);
+		if (len - 3 >= (int)sizeof(val) || cli_parse_uint(val, &hz) || hz == 0 ||
+		    hz > CONFIG_PROFILE_HZ_MAX) {
+			log_err("--profile %.*s: invalid hz '%.*s' (1 to %d)", (int)plen, v, len - 3,
+				opt + 3, CONFIG_PROFILE_HZ_MAX);
+			return -EINVAL;
+		}
+		comma = next;
+	}
+	memcpy(cfg->profile, v, plen);
+	cfg->profile[plen] = '\0';
+	cfg->profile_hz = hz;
+	return 0;
+}
+
 static int cli_option(int c, const char *v, struct vm_config *cfg)
 {
 	static const char *const reboot[] = { "exit", "restart", NULL };
@@ -236,6 +276,7 @@ static int cli_option(int c, const char *v, struct vm_config *cfg)
 	case 'v': log_threshold = LOG_DEBUG; break;
 	case OPT_MEM: return cli_mem(v, cfg);
 	case OPT_DISK: return cli_disk(v, cfg);
+	case OPT_PROFILE: return cli_profile(v, cfg);
 	case OPT_CPUS:
 		if (cli_parse_uint(v, &cfg->cpus) || cfg->cpus == 0) {
 			log_err("--cpus: invalid count '%s' (at least 1)", v);

@@ -14,6 +14,7 @@
 #include "kvisor/config.h"
 #include "kvisor/console.h"
 #include "kvisor/log.h"
+#include "kvisor/profile.h"
 #include "kvisor/serial.h"
 #include "kvisor/vm.h"
 
@@ -130,7 +131,8 @@ static void main_loop(struct vm *vm, int sfd)
 }
 
 /* Build, run and tear down one VM; returns the stop reason. */
-static int main_run_vm(const struct vm_config *cfg, struct console *con, int sfd, int *status)
+static int main_run_vm(const struct vm_config *cfg, struct console *con, struct profile *prof,
+		       int sfd, int *status)
 {
 	struct vm vm;
 	int reason, ret;
@@ -138,6 +140,7 @@ static int main_run_vm(const struct vm_config *cfg, struct console *con, int sfd
 	ret = vm_create(&vm, cfg);
 	if (!ret) {
 		vm.console = con;
+		vm.profile = prof;
 		ret = vm_setup(&vm);
 	}
 	if (!ret) {
@@ -160,6 +163,7 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct console con;
+	struct profile *prof = NULL;
 	enum cli_command cmd = CLI_RUN;
 	int reason, status = 0, sfd;
 
@@ -178,17 +182,27 @@ int main(int argc, char **argv)
 		printf("kvisor %s\n", KVISOR_VERSION);
 		return 0;
 	}
-	if (console_open(&con, cfg.console_log))
+	if (cfg.profile[0] && profile_create(&prof, cfg.profile, cfg.profile_hz, cfg.cpus))
 		return EXIT_USAGE;
+	if (console_open(&con, cfg.console_log)) {
+		profile_destroy(prof);
+		return EXIT_USAGE;
+	}
 	sfd = main_signalfd();
 	do {
-		reason = main_run_vm(&cfg, &con, sfd, &status);
+		reason = main_run_vm(&cfg, &con, prof, sfd, &status);
 		if (reason == VM_STOP_REBOOT && cfg.on_reboot == CONFIG_REBOOT_RESTART)
 			log_info("guest rebooted: restarting it");
 		else if (reason == VM_STOP_REBOOT)
 			log_info("guest rebooted: exiting (use --on-reboot restart to restart it)");
 	} while (reason == VM_STOP_REBOOT && cfg.on_reboot == CONFIG_REBOOT_RESTART);
 	console_restore();
+	/* Every way out of the VM (power-off, signal, fatal exit, failed
+	 * set-up) comes here: the samples so far go to the file. */
+	if (prof) {
+		profile_write(prof);
+		profile_destroy(prof);
+	}
 	console_close(&con);
 	return status;
 }

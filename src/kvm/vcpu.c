@@ -13,6 +13,7 @@
 
 #include "kvisor/boot.h"
 #include "kvisor/log.h"
+#include "kvisor/profile.h"
 #include "kvisor/pvm.h"
 #include "kvisor/vcpu.h"
 #include "kvisor/vm.h"
@@ -233,7 +234,12 @@ void *vcpu_thread(void *arg)
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				/* Nothing to dispatch: KVM finished a pending I/O
+				 * completion before returning, and the next KVM_RUN
+				 * resumes the guest where it stopped. */
 				vcpu->run->immediate_exit = 0;
+				if (vm->profile)
+					profile_sample(vm->profile, vcpu);
 				continue;
 			}
 			vcpu_fatal(vcpu, "KVM_RUN: %s", strerror(errno));

@@ -19,6 +19,7 @@
 #include "kvisor/irq.h"
 #include "kvisor/log.h"
 #include "kvisor/pci.h"
+#include "kvisor/profile.h"
 #include "kvisor/pvm.h"
 #include "kvisor/vcpu.h"
 #include "kvisor/vm.h"
@@ -256,6 +257,15 @@ int vm_start(struct vm *vm)
 		}
 		vm->vcpus[i].thread_started = true;
 	}
+	/* Only now: the timer kicks vCPU threads, so they must exist. */
+	if (vm->profile) {
+		int ret = profile_start(vm->profile, vm);
+
+		if (ret) {
+			vm_request_stop(vm, VM_STOP_ERROR, 1);
+			return ret;
+		}
+	}
 	return 0;
 }
 
@@ -277,6 +287,8 @@ void vm_destroy(struct vm *vm)
 {
 	if (atomic_load(&vm->stop_reason) == VM_RUNNING)
 		vm_request_stop(vm, VM_STOP_ERROR, 1);
+	/* Before the joins: a profiler tick kicks vCPU threads. */
+	profile_stop(vm->profile);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);

@@ -154,11 +154,11 @@ START_TEST(test_disks)
 }
 END_TEST
 
-/* Parse "kvisor run --kernel k --disk (spec)": the result and the one
+/* Parse "kvisor run --kernel k (opt) (spec)": the result and the one
  * line printed on stderr, into (msg). */
-static int parse_disk(const char *spec, char *msg, size_t cap)
+static int parse_opt(const char *opt, const char *spec, char *msg, size_t cap)
 {
-	char *argv[] = { "kvisor", "run", "--kernel", "k", "--disk", (char *)spec };
+	char *argv[] = { "kvisor", "run", "--kernel", "k", (char *)opt, (char *)spec };
 	struct vm_config cfg;
 	enum cli_command cmd;
 	FILE *f = tmpfile();
@@ -198,8 +198,8 @@ START_TEST(test_disk_errors)
 
 	log_threshold = LOG_ERR;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(parse_disk(bad[i].spec, msg, sizeof(msg)) == -EINVAL, "'%s' accepted",
-			      bad[i].spec);
+		ck_assert_msg(parse_opt("--disk", bad[i].spec, msg, sizeof(msg)) == -EINVAL,
+			      "'%s' accepted", bad[i].spec);
 		ck_assert_str_eq(msg, bad[i].msg);
 	}
 }
@@ -229,6 +229,62 @@ START_TEST(test_disk_limit)
 }
 END_TEST
 
+START_TEST(test_profile)
+{
+	static const struct {
+		const char *spec, *path;
+		unsigned hz;
+	} good[] = {
+		{ "prof.txt", "prof.txt", CONFIG_PROFILE_HZ_DEFAULT },
+		{ "/tmp/p,hz=250", "/tmp/p", 250 },
+		{ "p,hz=1", "p", 1 },
+		{ "p,hz=10000", "p", 10000 },
+		{ "p,hz=5,hz=7", "p", 7 },
+	};
+	char *argv[] = { "kvisor", "run", "--kernel", "k", "--profile", NULL };
+	struct vm_config cfg;
+	enum cli_command cmd;
+
+	ck_assert_int_eq(parse(&cfg, &cmd, 4, argv), 0);
+	ck_assert_str_eq(cfg.profile, ""); /* off by default */
+	ck_assert_uint_eq(cfg.profile_hz, CONFIG_PROFILE_HZ_DEFAULT);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		argv[5] = (char *)good[i].spec;
+		ck_assert_msg(parse(&cfg, &cmd, 6, argv) == 0, "'%s' refused", good[i].spec);
+		ck_assert_str_eq(cfg.profile, good[i].path);
+		ck_assert_uint_eq(cfg.profile_hz, good[i].hz);
+	}
+}
+END_TEST
+
+START_TEST(test_profile_errors)
+{
+	static const struct {
+		const char *spec, *msg;
+	} bad[] = {
+		{ "p.txt,hz=0", "kvisor: --profile p.txt: invalid hz '0' (1 to 10000)\n" },
+		{ "p.txt,hz=10001", "kvisor: --profile p.txt: invalid hz '10001' (1 to 10000)\n" },
+		{ "p.txt,hz=-5", "kvisor: --profile p.txt: invalid hz '-5' (1 to 10000)\n" },
+		{ "p.txt,hz=1k", "kvisor: --profile p.txt: invalid hz '1k' (1 to 10000)\n" },
+		{ "p.txt,hz=", "kvisor: --profile p.txt: invalid hz '' (1 to 10000)\n" },
+		{ "p.txt,hz=99999999999999999999",
+		  "kvisor: --profile p.txt: invalid hz '99999999999999999999' (1 to 10000)\n" },
+		{ "p.txt,rate=5", "kvisor: --profile p.txt: unknown option 'rate=5' (hz=N)\n" },
+		{ "p.txt,", "kvisor: --profile p.txt: unknown option '' (hz=N)\n" },
+		{ ",hz=100", "kvisor: --profile ',hz=100': FILE is missing\n" },
+		{ "", "kvisor: --profile '': FILE is missing\n" },
+	};
+	char msg[512];
+
+	log_threshold = LOG_ERR;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse_opt("--profile", bad[i].spec, msg, sizeof(msg)) == -EINVAL,
+			      "'%s' accepted", bad[i].spec);
+		ck_assert_str_eq(msg, bad[i].msg);
+	}
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -242,6 +298,8 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_disks);
 	tcase_add_test(tc, test_disk_errors);
 	tcase_add_test(tc, test_disk_limit);
+	tcase_add_test(tc, test_profile);
+	tcase_add_test(tc, test_profile_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "kvisor/log.h"
 #include "kvisor/profile.h"
 
 START_TEST(test_count)
@@ -185,6 +187,38 @@ START_TEST(test_write_empty)
 }
 END_TEST
 
+/* profile_create opens (truncates) FILE at once; a bad path fails then. */
+START_TEST(test_create)
+{
+	char path[] = "/tmp/kvisor-profile-XXXXXX";
+	struct profile *p;
+	char buf[256];
+	FILE *f;
+	int fd = mkstemp(path);
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "old contents\n", 13), 13);
+	close(fd);
+	ck_assert_int_eq(profile_create(&p, path, 1000, 2), 0);
+	f = fopen(path, "r");
+	ck_assert_int_eq(fread(buf, 1, sizeof(buf), f), 0); /* truncated */
+	fclose(f);
+	log_threshold = LOG_ERR;
+	ck_assert_int_eq(profile_write(p), 0);
+	profile_destroy(p);
+	f = fopen(path, "r");
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	ck_assert_str_eq(buf, "# kvisor profile: hz=1000 vcpus=2 samples=0 dropped=0 rows=0 "
+			      "(count cpl rip)\n");
+	log_threshold = -1;
+	ck_assert_int_eq(profile_create(&p, "/nonexistent-dir/profile.txt", 1000, 1), -ENOENT);
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("profile");
@@ -197,6 +231,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_rows);
 	tcase_add_test(tc, test_write);
 	tcase_add_test(tc, test_write_empty);
+	tcase_add_test(tc, test_create);
 	suite_add_tcase(s, tc);
 	return s;
 }
