@@ -101,7 +101,7 @@ static uint64_t bar_size(unsigned bdf, unsigned idx, bool *is64)
 	/* A 32-bit BAR: the upper half reads as all-ones (shi's initial value). */
 	mask = (uint64_t)shi << 32 | (slo & ~0xfu);
 	if (!(uint32_t)mask && (uint32_t)(mask >> 32) == (*is64 ? 0 : 0xffffffff))
-		return 0; /* not implemented */
+		return 0; /* no such BAR: every size bit reads 0 (PCI spec) */
 	return ~mask + 1;
 }
 
