@@ -22,24 +22,11 @@
 
 #define MiB (1024 * 1024)
 
-/* A directory per test case, made and removed by the parent process, so a
- * failing (forked) test leaves nothing behind. */
-static char tmpdir[] = "/tmp/kvisor-check-block.XXXXXX";
+#include "unit_tmpdir.h"
 
 static void tmpdir_setup(void)
 {
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void tmpdir_teardown(void)
-{
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	strcpy(tmpdir, "/tmp/kvisor-check-block.XXXXXX");
+	unit_tmpdir_make("block");
 }
 
 /* A file of (size) bytes in (dir), path in (path). */
@@ -897,7 +884,7 @@ static Suite *unit_suite(void)
 	Suite *s = suite_create("block");
 	TCase *tc = tcase_create("raw");
 
-	tcase_add_unchecked_fixture(tc, tmpdir_setup, tmpdir_teardown);
+	tcase_add_unchecked_fixture(tc, tmpdir_setup, unit_tmpdir_remove);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_size);
 	tcase_add_test(tc, test_plug_batches);

@@ -16,6 +16,7 @@
 #include "kvisor/device.h"
 #include "kvisor/log.h"
 #include "virtio_driver.h"
+#include "unit_tmpdir.h"
 
 #define MiB        (1024 * 1024)
 #define SECTOR     512
@@ -48,25 +49,13 @@
 #define S_UNSUPP   2
 #define S_NONE     0xff /* what the test puts in a status byte beforehand */
 
-static char tmpdir[] = "/tmp/kvisor-check-vblk.XXXXXX";
 static char img[3][PATH_MAX];
 static void *blk_state;
 static struct td_dev d, ro, dio;
 
 static void tmpdir_setup(void)
 {
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void tmpdir_teardown(void)
-{
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	strcpy(tmpdir, "/tmp/kvisor-check-vblk.XXXXXX");
+	unit_tmpdir_make("vblk");
 }
 
 static uint8_t pattern(unsigned seed, uint64_t off)
@@ -771,7 +760,7 @@ static Suite *unit_suite(void)
 	Suite *s = suite_create("virtio_blk");
 	TCase *tc = tcase_create("device");
 
-	tcase_add_unchecked_fixture(tc, tmpdir_setup, tmpdir_teardown);
+	tcase_add_unchecked_fixture(tc, tmpdir_setup, unit_tmpdir_remove);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_identity_config);

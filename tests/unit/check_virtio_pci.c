@@ -2,7 +2,8 @@
  * through config space and BAR 0: identity and capabilities, feature
  * negotiation, the status state machine, queue configuration locked after
  * DRIVER_OK, reset, doorbells (MMIO and ioeventfd), the PCI configuration
- * access capability, interrupts. The device behind it is a stub. */
+ * access capability, interrupts. The device behind it is a minimal
+ * test device (below). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@
 #define S_NR   VIRTIO_STATUS_NEEDS_RESET
 #define F_V1   (1ULL << VIRTIO_F_VERSION_1)
 
-/* The stub device: pushes every chain at once (writing its writable bytes
+/* The test device: pushes every chain at once (writing its writable bytes
  * with 0xab), or holds them when asked to. */
 static struct fake {
 	struct virtio_pci *vp;
