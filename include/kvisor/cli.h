@@ -2,19 +2,14 @@
 #ifndef KVISOR_CLI_H
 #define KVISOR_CLI_H
 
-#include <stdint.h>
-
 struct vm_config;
 
 enum cli_command { CLI_RUN = 1, CLI_HELP, CLI_VERSION };
 
-/* Parse a memory size: a whole number with an optional K, M, G or T suffix
- * (powers of 1024; a bare number means MiB, like QEMU's -m). 0 or -EINVAL
- * (malformed, zero, overflow). */
-int cli_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
-
-/* Parse argv into (cfg) (which holds the defaults) and *cmd. On error prints
- * one line "kvisor: ..." to stderr and returns -EINVAL. */
+/* Parse argv into the VM description (cfg) (from config_init) and *cmd:
+ * --disk and --testdev add device instances, the machine options are set
+ * through config_set. On error prints one line "kvisor: ..." to stderr and
+ * returns -EINVAL (or -ENOMEM). */
 int cli_parse(int argc, char **argv, struct vm_config *cfg, enum cli_command *cmd)
 	__attribute__((warn_unused_result));
 

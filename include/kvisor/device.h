@@ -1,40 +1,64 @@
-/* The device registry: every device type kvisor can create, in the order
- * they are created. */
+/* The device registry: every device type kvisor can create, in creation
+ * order, and the device instances of a VM built from its description. */
 #ifndef KVISOR_DEVICE_H
 #define KVISOR_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct vm;
-struct vm_config;
+struct config_device;
+struct config_opt_spec;
 
 struct device_type {
-	const char *name;
-	/* Whether (cfg) asks for this device; NULL means always. */
-	bool (*wanted)(const struct vm_config *cfg);
-	/* Create the device on (vm): claim bus ranges, set *state. 0 or -errno. */
-	int (*create)(struct vm *vm, void **state);
+	const char *name;      /* in the VM description: "virtio-blk" */
+	const char *id_prefix; /* automatic ids: the prefix and a number ("disk0") */
+	bool machine;          /* part of every VM: config_init adds one instance */
+	unsigned max_instances; /* per VM; 0: no limit */
+	/* The options an instance takes (ended by a NULL key; NULL: none), and
+	 * the typed struct they fill: params_size bytes, initially
+	 * params_default (NULL: all zero). */
+	const struct config_opt_spec *opts;
+	size_t params_size;
+	const void *params_default;
+	/* Create instance (inst) on (vm): claim bus ranges, set *state (each
+	 * instance has its own). 0 or -errno; errors name inst->id. */
+	int (*create)(struct vm *vm, const struct config_device *inst, void **state);
 	/* Release what create() did; NULL when there is nothing to release. */
 	void (*destroy)(struct vm *vm, void *state);
 };
 
+/* A created instance, on vm->devices. */
 struct device {
 	const struct device_type *type;
+	const char *id;                   /* inst->id */
+	const struct config_device *inst; /* its description, in vm->cfg (which outlives the VM) */
 	void *state;
 	struct device *next;
 };
 
 extern const struct device_type *const device_types[];
 
-/* Create every wanted device of the registry on (vm), in order. On error,
- * the devices created so far stay on vm->devices for devices_destroy(). */
+/* The registered type named (name), or NULL. */
+const struct device_type *device_type_find(const char *name);
+
+/* Create every instance of vm->cfg, type by type in device_types[] order
+ * and in description order within a type (so --disk order gives vda, vdb,
+ * ...). On error (one line printed, naming the instance), the devices
+ * created so far stay on vm->devices for devices_destroy(). */
 int devices_create(struct vm *vm) __attribute__((warn_unused_result));
+
+/* Destroy every device of vm->devices, newest first. */
 void devices_destroy(struct vm *vm);
+
+/* The created device with (id), or NULL. */
+struct device *device_find(const struct vm *vm, const char *id);
 
 /* Device types (src/devices). */
 extern const struct device_type serial8250_type;
 extern const struct device_type acpi_pm_type;
 extern const struct device_type i8042_type;
+extern const struct device_type pci_host_type;
 extern const struct device_type testdev_type;
 extern const struct device_type pci_testdev_type;
 extern const struct device_type virtio_blk_type;

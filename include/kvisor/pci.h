@@ -119,7 +119,7 @@ struct pci_bar {
 };
 
 struct pci_device {
-	const char *name;                /* for messages: "virtio-blk0" */
+	const char *name;                /* for messages: the device id, "disk0" */
 	const struct pci_device_ops *ops; /* NULL: no device-specific config bytes */
 	/* Everything below belongs to the core. */
 	struct vm *vm;                   /* set by pci_register_device() */

@@ -171,22 +171,27 @@ int main(int argc, char **argv)
 	 * VM is built: keep them in mmap()s that free() returns to the system,
 	 * instead of letting glibc raise its threshold and keep them in the heap. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	config_defaults(&cfg);
+	if (config_init(&cfg)) {
+		log_err("out of memory");
+		return EXIT_USAGE;
+	}
 	if (cli_parse(argc, argv, &cfg, &cmd))
-		return EXIT_USAGE;
-	if (cmd == CLI_HELP) {
-		fputs(cli_usage, stdout);
+		goto out_usage;
+	if (cmd == CLI_HELP || cmd == CLI_VERSION) {
+		if (cmd == CLI_HELP)
+			fputs(cli_usage, stdout);
+		else
+			printf("kvisor %s\n", KVISOR_VERSION);
+		config_free(&cfg);
 		return 0;
 	}
-	if (cmd == CLI_VERSION) {
-		printf("kvisor %s\n", KVISOR_VERSION);
-		return 0;
-	}
-	if (cfg.profile[0] && profile_create(&prof, cfg.profile, cfg.profile_hz, cfg.cpus))
-		return EXIT_USAGE;
+	/* The console and the profiler outlive one VM (kept across --on-reboot
+	 * restart), so the process owns them and lends them to each VM. */
+	if (cfg.profile && profile_create(&prof, cfg.profile, cfg.profile_hz, cfg.cpus))
+		goto out_usage;
 	if (console_open(&con, cfg.console_log)) {
 		profile_destroy(prof);
-		return EXIT_USAGE;
+		goto out_usage;
 	}
 	sfd = main_signalfd();
 	do {
@@ -204,5 +209,9 @@ int main(int argc, char **argv)
 		profile_destroy(prof);
 	}
 	console_close(&con);
+	config_free(&cfg);
 	return status;
+out_usage:
+	config_free(&cfg);
+	return EXIT_USAGE;
 }

@@ -37,7 +37,7 @@ static void acpi_pm_write(void *opaque, uint64_t off, const void *data, uint32_t
 
 static const struct bus_ops acpi_pm_ops = { .read = acpi_pm_read, .write = acpi_pm_write };
 
-static int acpi_pm_create(struct vm *vm, void **state)
+static int acpi_pm_create(struct vm *vm, const struct config_device *inst, void **state)
 {
 	*state = vm;
 	return bus_register(&vm->pio, LAYOUT_ACPI_PM_PORT, LAYOUT_ACPI_PM_LEN, &acpi_pm_ops, vm);
@@ -48,8 +48,12 @@ static void acpi_pm_destroy(struct vm *vm, void *state)
 	bus_unregister(&vm->pio, LAYOUT_ACPI_PM_PORT, state);
 }
 
+/* One: the FADT describes its fixed ports. */
 const struct device_type acpi_pm_type = {
 	.name = "acpi-pm",
+	.id_prefix = "acpi-pm",
+	.machine = true,
+	.max_instances = 1,
 	.create = acpi_pm_create,
 	.destroy = acpi_pm_destroy,
 };

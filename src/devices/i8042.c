@@ -29,7 +29,7 @@ static void i8042_write(void *opaque, uint64_t off, const void *data, uint32_t l
 
 static const struct bus_ops i8042_ops = { .read = i8042_read, .write = i8042_write };
 
-static int i8042_create(struct vm *vm, void **state)
+static int i8042_create(struct vm *vm, const struct config_device *inst, void **state)
 {
 	*state = vm;
 	return bus_register(&vm->pio, LAYOUT_I8042_PORT, 5, &i8042_ops, vm);
@@ -40,8 +40,12 @@ static void i8042_destroy(struct vm *vm, void *state)
 	bus_unregister(&vm->pio, LAYOUT_I8042_PORT, state);
 }
 
+/* One: fixed ports. "kbc": keyboard controller (i8042-0 would read badly). */
 const struct device_type i8042_type = {
 	.name = "i8042",
+	.id_prefix = "kbc",
+	.machine = true,
+	.max_instances = 1,
 	.create = i8042_create,
 	.destroy = i8042_destroy,
 };

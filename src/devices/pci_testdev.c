@@ -2,6 +2,7 @@
  * behind an I/O, a 32-bit and a 64-bit memory BAR, and a doorbell that
  * raises its MSI-X vectors (include/kvisor/pci_testdev.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 struct pci_testdev {
 	struct pci_device pci;
+	char name[CONFIG_ID_MAX];
 	_Atomic uint32_t scratch;
 	_Atomic uint32_t count;
 	_Atomic uint32_t io_scratch;
@@ -106,12 +108,7 @@ static const struct bus_ops pci_testdev_mem64_ops = {
 	.read = pci_testdev_mem64_read, .write = pci_testdev_mem64_write,
 };
 
-static bool pci_testdev_wanted(const struct vm_config *cfg)
-{
-	return cfg->testdev;
-}
-
-static int pci_testdev_create(struct vm *vm, void **state)
+static int pci_testdev_create(struct vm *vm, const struct config_device *inst, void **state)
 {
 	static const struct pci_device_info info = {
 		.vendor_id = PCI_TESTDEV_VENDOR_ID,
@@ -124,7 +121,8 @@ static int pci_testdev_create(struct vm *vm, void **state)
 
 	if (!t)
 		return -ENOMEM;
-	ret = pci_device_init(&t->pci, "pci-testdev", &info);
+	snprintf(t->name, sizeof(t->name), "%s", inst->id);
+	ret = pci_device_init(&t->pci, t->name, &info);
 	if (ret) {
 		free(t);
 		return ret;
@@ -158,9 +156,10 @@ static void pci_testdev_destroy(struct vm *vm, void *state)
 	free(t);
 }
 
+/* Any number: each instance is a PCI function of its own. */
 const struct device_type pci_testdev_type = {
 	.name = "pci-testdev",
-	.wanted = pci_testdev_wanted,
+	.id_prefix = "pci-testdev",
 	.create = pci_testdev_create,
 	.destroy = pci_testdev_destroy,
 };

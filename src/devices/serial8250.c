@@ -261,7 +261,7 @@ int serial_rx_wakeup_fd(struct serial8250 *s)
 	return s->rx_efd;
 }
 
-static int serial_create(struct vm *vm, void **state)
+static int serial_create(struct vm *vm, const struct config_device *inst, void **state)
 {
 	struct serial8250 *s = calloc(1, sizeof(*s));
 	int ret;
@@ -301,8 +301,12 @@ static void serial_destroy(struct vm *vm, void *state)
 	free(s);
 }
 
+/* One: it sits at COM1's fixed port and IRQ, and is the console. */
 const struct device_type serial8250_type = {
 	.name = "serial8250",
+	.id_prefix = "serial",
+	.machine = true,
+	.max_instances = 1,
 	.create = serial_create,
 	.destroy = serial_destroy,
 };

@@ -111,12 +111,7 @@ static const struct bus_ops testdev_mmio_ops = {
 	.read = testdev_mmio_read, .write = testdev_mmio_write,
 };
 
-static bool testdev_wanted(const struct vm_config *cfg)
-{
-	return cfg->testdev;
-}
-
-static int testdev_create(struct vm *vm, void **state)
+static int testdev_create(struct vm *vm, const struct config_device *inst, void **state)
 {
 	struct testdev *t = calloc(1, sizeof(*t));
 	int ret;
@@ -152,9 +147,11 @@ static void testdev_destroy(struct vm *vm, void *state)
 	free(t);
 }
 
+/* One: the firmware finds it at fixed addresses. */
 const struct device_type testdev_type = {
 	.name = "testdev",
-	.wanted = testdev_wanted,
+	.id_prefix = "testdev",
+	.max_instances = 1,
 	.create = testdev_create,
 	.destroy = testdev_destroy,
 };

@@ -1,5 +1,5 @@
 /* virtio-blk (virtio 1.2, 5.2) over the PCI transport, one function per
- * --disk, backed by raw images through io_uring (src/backends/block.c).
+ * instance (--disk), backed by raw images through io_uring (src/backends/block.c).
  * Requests are parsed and submitted on the VM's event-loop thread and
  * completed there; a guest mistake becomes a status, never a crash. */
 #include <endian.h>
@@ -15,6 +15,7 @@
 #include "kvisor/device.h"
 #include "kvisor/log.h"
 #include "kvisor/virtio.h"
+#include "kvisor/virtio_blk.h"
 #include "kvisor/vm.h"
 #include "kvisor/vq.h"
 
@@ -26,7 +27,7 @@
 #define VIRTIO_BLK_SECTOR      512ULL
 #define VIRTIO_BLK_HDR_LEN     16
 #define VIRTIO_BLK_SEG_LEN     16 /* struct virtio_blk_discard_write_zeroes */
-#define VIRTIO_BLK_ID_BYTES    20
+#define VIRTIO_BLK_ID_BYTES    VIRTIO_BLK_SERIAL_MAX
 /* Discard and write-zeroes limits: one segment of up to ~2 GiB, 4 KiB-aligned
  * hints (a hole punch handles any alignment). */
 #define VIRTIO_BLK_MAX_ZERO_SECTORS 0x3ffff8u
@@ -111,7 +112,7 @@ struct virtio_blk_queue {
  * callback and completion holds; all of them run on the event-loop thread
  * except cfg_read and reset. */
 struct virtio_blk {
-	char name[16];
+	char name[CONFIG_ID_MAX]; /* the instance id */
 	struct virtio_pci *vp;
 	struct block_dev *bdev;
 	bool readonly;
@@ -126,12 +127,6 @@ struct virtio_blk {
 	struct log_ratelimit rl;
 	struct vq_chain chain; /* the chain being parsed */
 	struct virtio_blk_queue queues[];
-};
-
-/* Every --disk, in command-line order (the registry's state). */
-struct virtio_blk_set {
-	unsigned nr;
-	struct virtio_blk *disks[CONFIG_MAX_DISKS];
 };
 
 static void virtio_blk_process(struct virtio_blk *blk, unsigned qi);
@@ -467,15 +462,17 @@ static void virtio_blk_free(struct virtio_blk *blk)
 	free(blk);
 }
 
-static int virtio_blk_create_one(struct vm *vm, const struct config_disk *disk, unsigned index,
-				 struct virtio_blk **out)
+/* Instances are created in description order and take the lowest free
+ * PCI slots in turn, so Linux names them vda, vdb, ... in --disk order. */
+static int virtio_blk_create(struct vm *vm, const struct config_device *inst, void **state)
 {
+	const struct virtio_blk_params *disk = inst->params;
 	unsigned nq = vm->cfg->cpus < VIRTIO_BLK_MAX_QUEUES ? vm->cfg->cpus : VIRTIO_BLK_MAX_QUEUES;
 	unsigned depth = VIRTIO_BLK_QUEUE_SIZE * (nq ? nq : 1);
 	struct block_opts opts = {
 		.path = disk->path,
 		.readonly = disk->readonly,
-		.cache = disk->cache == CONFIG_CACHE_NONE ? BLOCK_CACHE_NONE : BLOCK_CACHE_WRITEBACK,
+		.cache = disk->cache == BLOCK_CACHE_NONE ? BLOCK_CACHE_NONE : BLOCK_CACHE_WRITEBACK,
 	};
 	struct virtio_pci_config pcfg = {
 		.device_id = VIRTIO_ID_BLOCK,
@@ -491,10 +488,11 @@ static int virtio_blk_create_one(struct vm *vm, const struct config_disk *disk, 
 	blk = calloc(1, sizeof(*blk) + nq * sizeof(blk->queues[0]));
 	if (!blk)
 		return -ENOMEM;
-	snprintf(blk->name, sizeof(blk->name), "virtio-blk%u", index);
+	snprintf(blk->name, sizeof(blk->name), "%s", inst->id);
 	blk->nr_queues = nq;
 	blk->readonly = disk->readonly;
-	memcpy(blk->serial, disk->serial, strnlen(disk->serial, VIRTIO_BLK_ID_BYTES));
+	if (disk->serial) /* at most VIRTIO_BLK_ID_BYTES: validated */
+		memcpy(blk->serial, disk->serial, strnlen(disk->serial, VIRTIO_BLK_ID_BYTES));
 	for (unsigned i = 0; i < nq; i++) {
 		blk->queues[i].reqs = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(struct virtio_blk_req));
 		if (!blk->queues[i].reqs) {
@@ -523,51 +521,38 @@ static int virtio_blk_create_one(struct vm *vm, const struct config_disk *disk, 
 		goto err;
 	log_debug("%s: %s, %" PRIu64 " sectors%s, %u queue(s)", blk->name, disk->path,
 		  blk->capacity, disk->readonly ? ", read-only" : "", nq);
-	*out = blk;
+	*state = blk;
 	return 0;
 err:
 	virtio_blk_free(blk);
 	return ret;
 }
 
-static bool virtio_blk_wanted(const struct vm_config *cfg)
-{
-	return cfg->nr_disks > 0;
-}
-
 static void virtio_blk_destroy(struct vm *vm, void *state)
 {
-	struct virtio_blk_set *set = state;
-
-	for (unsigned i = set->nr; i-- > 0;)
-		virtio_blk_free(set->disks[i]);
-	free(set);
+	virtio_blk_free(state);
 }
 
-/* Disks in command-line order take the lowest free PCI slots in turn, so
- * Linux names them vda, vdb, ... in that order. */
-static int virtio_blk_create(struct vm *vm, void **state)
-{
-	struct virtio_blk_set *set = calloc(1, sizeof(*set));
-	int ret;
+/* Choices in enum block_cache order: the index is the value. */
+static const char *const virtio_blk_caches[] = { "writeback", "none", NULL };
 
-	if (!set)
-		return -ENOMEM;
-	for (unsigned i = 0; i < vm->cfg->nr_disks && i < CONFIG_MAX_DISKS; i++) {
-		ret = virtio_blk_create_one(vm, &vm->cfg->disks[i], i, &set->disks[i]);
-		if (ret) {
-			virtio_blk_destroy(vm, set);
-			return ret;
-		}
-		set->nr++;
-	}
-	*state = set;
-	return 0;
-}
+#define VIRTIO_BLK_OPT(k, field) .key = k, .offset = offsetof(struct virtio_blk_params, field)
+
+static const struct config_opt_spec virtio_blk_opts[] = {
+	{ VIRTIO_BLK_OPT("path", path), .kind = CONFIG_OPT_STRING, .required = true,
+	  .max = CONFIG_PATH_MAX - 1 },
+	{ VIRTIO_BLK_OPT("readonly", readonly), .kind = CONFIG_OPT_BOOL },
+	{ VIRTIO_BLK_OPT("serial", serial), .kind = CONFIG_OPT_STRING, .max = VIRTIO_BLK_SERIAL_MAX },
+	{ VIRTIO_BLK_OPT("cache", cache), .kind = CONFIG_OPT_CHOICE, .choices = virtio_blk_caches },
+	{ .key = NULL },
+};
 
 const struct device_type virtio_blk_type = {
 	.name = "virtio-blk",
-	.wanted = virtio_blk_wanted,
+	.id_prefix = "disk",
+	.max_instances = VIRTIO_BLK_MAX_DISKS,
+	.opts = virtio_blk_opts,
+	.params_size = sizeof(struct virtio_blk_params),
 	.create = virtio_blk_create,
 	.destroy = virtio_blk_destroy,
 };

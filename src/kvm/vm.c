@@ -205,11 +205,6 @@ int vm_setup(struct vm *vm)
 			return ret;
 		vm->nr_vcpus++;
 	}
-	/* PCI bus 0 and its host bridge (00:00.0) before the registry's devices,
-	 * which may put PCI functions on it. */
-	ret = pci_init(vm);
-	if (ret)
-		return ret;
 	/* Devices serve their queues on this thread, off the vCPUs. */
 	ret = evloop_create(&vm->io, "io");
 	if (ret) {
@@ -294,8 +289,7 @@ void vm_destroy(struct vm *vm)
 			pthread_join(vm->vcpus[i].thread, NULL);
 	}
 	boot_load_cancel(vm); /* before the guest RAM goes */
-	devices_destroy(vm);
-	pci_destroy(vm);
+	devices_destroy(vm); /* PCI bus 0 too (the pci-host device) */
 	/* After the devices: their last completions run on it. */
 	evloop_destroy(vm->io);
 	vm->io = NULL;

@@ -1,46 +1,72 @@
-/* Unit tests of command-line parsing: sizes, counts, choices, errors. */
+/* Unit tests of command-line parsing into the VM description: machine
+ * options, --disk and --testdev instances, and the exact error lines. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "kvisor/block.h"
 #include "kvisor/cli.h"
 #include "kvisor/config.h"
+#include "kvisor/device.h"
 #include "kvisor/log.h"
+#include "kvisor/virtio_blk.h"
 
-START_TEST(test_sizes)
+/* One description per test process (check forks each test); parse()
+ * starts it afresh, the fixture frees it. */
+static struct vm_config cfg;
+
+static void cfg_teardown(void)
 {
-	uint64_t v;
-
-	ck_assert_int_eq(cli_parse_size("256M", &v), 0);
-	ck_assert_uint_eq(v, 256ULL << 20);
-	ck_assert_int_eq(cli_parse_size("256", &v), 0);
-	ck_assert_uint_eq(v, 256ULL << 20);
-	ck_assert_int_eq(cli_parse_size("1G", &v), 0);
-	ck_assert_uint_eq(v, 1ULL << 30);
-	ck_assert_int_eq(cli_parse_size("2GiB", &v), 0);
-	ck_assert_uint_eq(v, 2ULL << 30);
-	ck_assert_int_eq(cli_parse_size("65536k", &v), 0);
-	ck_assert_uint_eq(v, 64ULL << 20);
-	ck_assert_int_eq(cli_parse_size("1T", &v), 0);
-	ck_assert_uint_eq(v, 1ULL << 40);
-	ck_assert_int_eq(cli_parse_size("", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size("abc", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size("-1M", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size("0", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size("12X", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size("1MM", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size("99999999999999999999", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size("17592186044416T", &v), -EINVAL);
-	ck_assert_int_eq(cli_parse_size(NULL, &v), -EINVAL);
+	config_free(&cfg);
 }
-END_TEST
 
-static int parse(struct vm_config *cfg, enum cli_command *cmd, int argc, char **argv)
+static int parse(enum cli_command *cmd, int argc, char **argv)
 {
-	config_defaults(cfg);
-	return cli_parse(argc, argv, cfg, cmd);
+	config_free(&cfg);
+	ck_assert_int_eq(config_init(&cfg), 0);
+	return cli_parse(argc, argv, &cfg, cmd);
+}
+
+/* Run "kvisor (argv...)": the result and what was printed on stderr, into
+ * (msg). */
+static int parse_err(int argc, char **argv, char *msg, size_t cap)
+{
+	enum cli_command cmd;
+	FILE *f = tmpfile();
+	int saved = dup(2), ret;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(f);
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	ret = parse(&cmd, argc, argv);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fileno(f), msg, cap - 1, 0);
+	msg[n > 0 ? n : 0] = '\0';
+	fclose(f);
+	return ret;
+}
+
+/* Parse "kvisor run --kernel k (opt) (spec)". */
+static int parse_opt(const char *opt, const char *spec, char *msg, size_t cap)
+{
+	char *argv[] = { "kvisor", "run", "--kernel", "k", (char *)opt, (char *)spec };
+
+	return parse_err(6, argv, msg, cap);
+}
+
+/* The params of instance (id), which must exist with type (type). */
+static const void *params_of(const char *id, const char *type)
+{
+	const struct config_device *d = config_find_device(&cfg, id);
+
+	ck_assert_msg(d != NULL, "no device %s", id);
+	ck_assert_str_eq(d->type->name, type);
+	return d->params;
 }
 
 START_TEST(test_run_options)
@@ -48,10 +74,9 @@ START_TEST(test_run_options)
 	char *argv[] = { "kvisor", "run", "--kernel", "k", "--initrd", "i", "--mem", "1G", "--cpus",
 			 "4", "--cmdline", "quiet", "--on-reboot", "restart", "--pvm-compat", "off",
 			 "--kernel-unpack", "off", "--testdev", "--console-log", "log" };
-	struct vm_config cfg;
 	enum cli_command cmd;
 
-	ck_assert_int_eq(parse(&cfg, &cmd, 21, argv), 0);
+	ck_assert_int_eq(parse(&cmd, 21, argv), 0);
 	ck_assert_int_eq(cmd, CLI_RUN);
 	ck_assert_str_eq(cfg.kernel, "k");
 	ck_assert_str_eq(cfg.initrd, "i");
@@ -62,54 +87,74 @@ START_TEST(test_run_options)
 	ck_assert_int_eq(cfg.on_reboot, CONFIG_REBOOT_RESTART);
 	ck_assert_int_eq(cfg.pvm_compat, CONFIG_OFF);
 	ck_assert(!cfg.kernel_unpack);
-	ck_assert(cfg.testdev);
+	/* --testdev: both test devices, as instances */
+	params_of("testdev0", "testdev");
+	params_of("pci-testdev0", "pci-testdev");
 }
 END_TEST
 
 START_TEST(test_defaults)
 {
 	char *argv[] = { "kvisor", "run", "--kernel=k" };
-	struct vm_config cfg;
 	enum cli_command cmd;
 
-	ck_assert_int_eq(parse(&cfg, &cmd, 3, argv), 0);
+	ck_assert_int_eq(parse(&cmd, 3, argv), 0);
 	ck_assert_uint_eq(cfg.mem_size, CONFIG_DEFAULT_MEM);
 	ck_assert_uint_eq(cfg.cpus, 1);
 	ck_assert_ptr_null(cfg.cmdline);
 	ck_assert_int_eq(cfg.pvm_compat, CONFIG_AUTO);
 	ck_assert(cfg.kernel_unpack);
-	ck_assert(!cfg.testdev);
+	ck_assert_ptr_null(cfg.profile);
+	/* Only the machine's devices, in registry order. */
+	ck_assert_uint_eq(cfg.nr_devices, 4);
+	ck_assert_str_eq(cfg.devices[0]->id, "serial0");
+	ck_assert_str_eq(cfg.devices[1]->id, "acpi-pm0");
+	ck_assert_str_eq(cfg.devices[2]->id, "kbc0");
+	ck_assert_str_eq(cfg.devices[3]->id, "pci0");
 }
 END_TEST
 
 START_TEST(test_errors)
 {
-	static char *bad[][4] = {
-		{ "kvisor", "run", "--bogus", NULL },
-		{ "kvisor", "run", "--mem", "1K" },
-		{ "kvisor", "run", "--mem", "abc" },
-		{ "kvisor", "run", "--mem", "16387K" },
-		{ "kvisor", "run", "--cpus", "0" },
-		{ "kvisor", "run", "--cpus", "x" },
-		{ "kvisor", "run", "--on-reboot", "maybe" },
-		{ "kvisor", "run", "--pvm-compat", "yes" },
-		{ "kvisor", "run", "--kernel", NULL },
-		{ "kvisor", "fly", NULL, NULL },
-		{ "kvisor", "run", "extra", NULL },
-		{ "kvisor", "run", NULL, NULL },
+	static const struct {
+		char *argv[4];
+		const char *msg;
+	} bad[] = {
+		{ { "kvisor", "run", "--bogus", NULL },
+		  "kvisor: unknown option '--bogus' (see kvisor --help)\n" },
+		{ { "kvisor", "run", "--mem", "1K" }, "kvisor: --mem 1K: at least 16 MiB are needed\n" },
+		{ { "kvisor", "run", "--mem", "abc" },
+		  "kvisor: --mem: invalid size 'abc' (use e.g. 256M or 1G)\n" },
+		{ { "kvisor", "run", "--mem", "16387K" },
+		  "kvisor: --mem 16387K: must be a multiple of 4 KiB\n" },
+		{ { "kvisor", "run", "--cpus", "0" }, "kvisor: --cpus: invalid count '0' (at least 1)\n" },
+		{ { "kvisor", "run", "--cpus", "x" }, "kvisor: --cpus: invalid count 'x' (at least 1)\n" },
+		{ { "kvisor", "run", "--on-reboot", "maybe" },
+		  "kvisor: --on-reboot: invalid value 'maybe'\n" },
+		{ { "kvisor", "run", "--pvm-compat", "yes" },
+		  "kvisor: --pvm-compat: invalid value 'yes'\n" },
+		{ { "kvisor", "run", "--kernel-unpack", "yes" },
+		  "kvisor: --kernel-unpack: invalid value 'yes'\n" },
+		{ { "kvisor", "run", "--log-level", "loud" },
+		  "kvisor: --log-level: invalid value 'loud'\n" },
+		{ { "kvisor", "run", "--kernel", NULL }, "kvisor: option '--kernel' needs a value\n" },
+		{ { "kvisor", "fly", NULL, NULL }, "kvisor: unknown command 'fly' (see kvisor --help)\n" },
+		{ { "kvisor", "run", "extra", NULL }, "kvisor: unexpected argument 'extra'\n" },
+		{ { "kvisor", "run", NULL, NULL }, "kvisor: run: --kernel PATH is required\n" },
+		{ { "kvisor", NULL, NULL, NULL }, "kvisor: no command given (see kvisor --help)\n" },
 	};
-	struct vm_config cfg;
-	enum cli_command cmd;
+	char msg[512];
 
-	log_threshold = -1; /* keep the expected error lines out of the test log */
+	log_threshold = LOG_ERR;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int argc = 0;
 
-		while (argc < 4 && bad[i][argc])
+		while (argc < 4 && bad[i].argv[argc])
 			argc++;
-		ck_assert_msg(parse(&cfg, &cmd, argc, bad[i]) == -EINVAL, "case %zu accepted", i);
+		ck_assert_msg(parse_err(argc, (char **)bad[i].argv, msg, sizeof(msg)) == -EINVAL,
+			      "case %zu accepted", i);
+		ck_assert_str_eq(msg, bad[i].msg);
 	}
-	ck_assert_int_eq(parse(&cfg, &cmd, 1, bad[0]), -EINVAL);
 }
 END_TEST
 
@@ -117,14 +162,13 @@ START_TEST(test_help_version)
 {
 	char *h[] = { "kvisor", "--help" }, *v[] = { "kvisor", "--version" };
 	char *rh[] = { "kvisor", "run", "--help" };
-	struct vm_config cfg;
 	enum cli_command cmd;
 
-	ck_assert_int_eq(parse(&cfg, &cmd, 2, h), 0);
+	ck_assert_int_eq(parse(&cmd, 2, h), 0);
 	ck_assert_int_eq(cmd, CLI_HELP);
-	ck_assert_int_eq(parse(&cfg, &cmd, 2, v), 0);
+	ck_assert_int_eq(parse(&cmd, 2, v), 0);
 	ck_assert_int_eq(cmd, CLI_VERSION);
-	ck_assert_int_eq(parse(&cfg, &cmd, 3, rh), 0);
+	ck_assert_int_eq(parse(&cmd, 3, rh), 0);
 	ck_assert_int_eq(cmd, CLI_HELP);
 }
 END_TEST
@@ -133,66 +177,65 @@ START_TEST(test_disks)
 {
 	char *argv[] = { "kvisor", "run", "--kernel", "k", "--disk", "a.img", "--disk",
 			 "/b/c.raw,readonly=on,serial=SER-0123456789abcdef,cache=none",
-			 "--disk", "d.img,cache=writeback,readonly=off,serial=" };
-	struct vm_config cfg;
+			 "--disk", "d.img,cache=writeback,readonly=off,serial=",
+			 "--disk", "e=f.img,id=boot" };
+	const struct virtio_blk_params *p;
+	const struct config_device *d;
 	enum cli_command cmd;
 
-	ck_assert_int_eq(parse(&cfg, &cmd, 10, argv), 0);
-	ck_assert_uint_eq(cfg.nr_disks, 3);
-	ck_assert_str_eq(cfg.disks[0].path, "a.img");
-	ck_assert(!cfg.disks[0].readonly);
-	ck_assert_int_eq(cfg.disks[0].cache, CONFIG_CACHE_WRITEBACK);
-	ck_assert_str_eq(cfg.disks[0].serial, "");
-	ck_assert_str_eq(cfg.disks[1].path, "/b/c.raw");
-	ck_assert(cfg.disks[1].readonly);
-	ck_assert_int_eq(cfg.disks[1].cache, CONFIG_CACHE_NONE);
-	ck_assert_str_eq(cfg.disks[1].serial, "SER-0123456789abcdef"); /* exactly 20 bytes */
-	ck_assert_str_eq(cfg.disks[2].path, "d.img");
-	ck_assert(!cfg.disks[2].readonly);
-	ck_assert_int_eq(cfg.disks[2].cache, CONFIG_CACHE_WRITEBACK);
-	ck_assert_str_eq(cfg.disks[2].serial, "");
+	ck_assert_int_eq(parse(&cmd, 12, argv), 0);
+	ck_assert_uint_eq(cfg.nr_devices, 4 + 4);
+	p = params_of("disk0", "virtio-blk");
+	ck_assert_str_eq(p->path, "a.img");
+	ck_assert(!p->readonly);
+	ck_assert_uint_eq(p->cache, BLOCK_CACHE_WRITEBACK);
+	ck_assert_ptr_null(p->serial);
+	p = params_of("disk1", "virtio-blk");
+	ck_assert_str_eq(p->path, "/b/c.raw");
+	ck_assert(p->readonly);
+	ck_assert_uint_eq(p->cache, BLOCK_CACHE_NONE);
+	ck_assert_str_eq(p->serial, "SER-0123456789abcdef"); /* exactly 20 bytes */
+	p = params_of("disk2", "virtio-blk");
+	ck_assert_str_eq(p->path, "d.img");
+	ck_assert(!p->readonly);
+	ck_assert_uint_eq(p->cache, BLOCK_CACHE_WRITEBACK);
+	ck_assert_str_eq(p->serial, "");
+	p = params_of("boot", "virtio-blk"); /* id= names it; the path may hold '=' */
+	ck_assert_str_eq(p->path, "e=f.img");
+	/* In --disk order after the machine's devices, options as given. */
+	d = cfg.devices[5];
+	ck_assert_str_eq(d->id, "disk1");
+	ck_assert_uint_eq(d->nr_opts, 4);
+	ck_assert_str_eq(d->opts[0].key, "path");
+	ck_assert_str_eq(d->opts[0].value, "/b/c.raw");
+	ck_assert_str_eq(d->opts[3].key, "cache");
+	ck_assert_str_eq(d->opts[3].value, "none");
+	ck_assert_str_eq(cfg.devices[7]->id, "boot");
+	ck_assert_uint_eq(cfg.devices[7]->nr_opts, 1); /* id is not among the options */
 }
 END_TEST
-
-/* Parse "kvisor run --kernel k (opt) (spec)": the result and the one
- * line printed on stderr, into (msg). */
-static int parse_opt(const char *opt, const char *spec, char *msg, size_t cap)
-{
-	char *argv[] = { "kvisor", "run", "--kernel", "k", (char *)opt, (char *)spec };
-	struct vm_config cfg;
-	enum cli_command cmd;
-	FILE *f = tmpfile();
-	int saved = dup(2), ret;
-	ssize_t n;
-
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	dup2(fileno(f), 2);
-	ret = parse(&cfg, &cmd, 6, argv);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fileno(f), msg, cap - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
-	return ret;
-}
 
 START_TEST(test_disk_errors)
 {
 	static const struct {
 		const char *spec, *msg;
 	} bad[] = {
-		{ "x.img,readonly=yes", "kvisor: --disk x.img: invalid readonly 'yes' (off or on)\n" },
-		{ "x.img,cache=unsafe", "kvisor: --disk x.img: invalid cache 'unsafe' (writeback or none)\n" },
+		{ "x.img,readonly=yes", "kvisor: disk0: readonly: expected on or off, got 'yes'\n" },
+		{ "x.img,cache=unsafe",
+		  "kvisor: disk0: cache: expected writeback or none, got 'unsafe'\n" },
 		{ "x.img,serial=123456789012345678901",
-		  "kvisor: --disk x.img: serial '123456789012345678901' is longer than 20 bytes\n" },
+		  "kvisor: disk0: serial: expected at most 20 bytes, got '123456789012345678901'\n" },
 		{ "x.img,format=raw",
-		  "kvisor: --disk x.img: unknown option 'format' (readonly, serial, cache)\n" },
-		{ "x.img,readonly", "kvisor: --disk x.img: 'readonly' is not KEY=VALUE\n" },
-		{ "x.img,", "kvisor: --disk x.img: '' is not KEY=VALUE\n" },
-		{ ",readonly=on", "kvisor: --disk ',readonly=on': PATH is missing\n" },
-		{ "", "kvisor: --disk '': PATH is missing\n" },
+		  "kvisor: disk0: unknown option 'format' (id, path, readonly, serial, cache)\n" },
+		{ "x.img,readonly", "kvisor: disk0: 'readonly' is not KEY=VALUE\n" },
+		{ "x.img,", "kvisor: disk0: '' is not KEY=VALUE\n" },
+		{ "x.img,cache=none,cache=none", "kvisor: disk0: duplicate option 'cache'\n" },
+		{ "x.img,path=y.img", "kvisor: disk0: duplicate option 'path'\n" },
+		{ "x.img,id=0x", "kvisor: virtio-blk: invalid id '0x' (a letter, then letters, digits, "
+				"'-' or '_'; at most 31 bytes)\n" },
+		{ "x.img,id=serial0", "kvisor: serial0: duplicate id\n" },
+		{ ",readonly=on", "kvisor: disk0: path is missing\n" },
+		{ "", "kvisor: disk0: path is missing\n" },
 	};
 	char msg[512];
 
@@ -207,8 +250,7 @@ END_TEST
 
 START_TEST(test_disk_limit)
 {
-	char *argv[4 + 2 * (CONFIG_MAX_DISKS + 1)];
-	struct vm_config cfg;
+	char *argv[4 + 2 * (VIRTIO_BLK_MAX_DISKS + 1)], msg[512];
 	enum cli_command cmd;
 	int argc = 0;
 
@@ -216,16 +258,28 @@ START_TEST(test_disk_limit)
 	argv[argc++] = "run";
 	argv[argc++] = "--kernel";
 	argv[argc++] = "k";
-	for (int i = 0; i < CONFIG_MAX_DISKS; i++) {
+	for (int i = 0; i < VIRTIO_BLK_MAX_DISKS; i++) {
 		argv[argc++] = "--disk";
 		argv[argc++] = "d.img";
 	}
-	ck_assert_int_eq(parse(&cfg, &cmd, argc, argv), 0);
-	ck_assert_uint_eq(cfg.nr_disks, CONFIG_MAX_DISKS);
+	ck_assert_int_eq(parse(&cmd, argc, argv), 0);
+	ck_assert_uint_eq(cfg.nr_devices, 4 + VIRTIO_BLK_MAX_DISKS);
 	argv[argc++] = "--disk";
 	argv[argc++] = "one-too-many.img";
-	log_threshold = -1;
-	ck_assert_int_eq(parse(&cfg, &cmd, argc, argv), -EINVAL);
+	log_threshold = LOG_ERR;
+	ck_assert_int_eq(parse_err(argc, argv, msg, sizeof(msg)), -EINVAL);
+	ck_assert_str_eq(msg, "kvisor: disk16: at most 16 virtio-blk devices\n");
+}
+END_TEST
+
+START_TEST(test_testdev_twice)
+{
+	char *argv[] = { "kvisor", "run", "--kernel", "k", "--testdev", "--testdev" };
+	char msg[512];
+
+	log_threshold = LOG_ERR;
+	ck_assert_int_eq(parse_err(6, argv, msg, sizeof(msg)), -EINVAL);
+	ck_assert_str_eq(msg, "kvisor: testdev1: at most 1 testdev device\n");
 }
 END_TEST
 
@@ -242,15 +296,14 @@ START_TEST(test_profile)
 		{ "p,hz=5,hz=7", "p", 7 },
 	};
 	char *argv[] = { "kvisor", "run", "--kernel", "k", "--profile", NULL };
-	struct vm_config cfg;
 	enum cli_command cmd;
 
-	ck_assert_int_eq(parse(&cfg, &cmd, 4, argv), 0);
-	ck_assert_str_eq(cfg.profile, ""); /* off by default */
+	ck_assert_int_eq(parse(&cmd, 4, argv), 0);
+	ck_assert_ptr_null(cfg.profile); /* off by default */
 	ck_assert_uint_eq(cfg.profile_hz, CONFIG_PROFILE_HZ_DEFAULT);
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		argv[5] = (char *)good[i].spec;
-		ck_assert_msg(parse(&cfg, &cmd, 6, argv) == 0, "'%s' refused", good[i].spec);
+		ck_assert_msg(parse(&cmd, 6, argv) == 0, "'%s' refused", good[i].spec);
 		ck_assert_str_eq(cfg.profile, good[i].path);
 		ck_assert_uint_eq(cfg.profile_hz, good[i].hz);
 	}
@@ -290,7 +343,7 @@ static Suite *unit_suite(void)
 	Suite *s = suite_create("cli");
 	TCase *tc = tcase_create("args");
 
-	tcase_add_test(tc, test_sizes);
+	tcase_add_checked_fixture(tc, NULL, cfg_teardown);
 	tcase_add_test(tc, test_run_options);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_errors);
@@ -298,6 +351,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_disks);
 	tcase_add_test(tc, test_disk_errors);
 	tcase_add_test(tc, test_disk_limit);
+	tcase_add_test(tc, test_testdev_twice);
 	tcase_add_test(tc, test_profile);
 	tcase_add_test(tc, test_profile_errors);
 	suite_add_tcase(s, tc);

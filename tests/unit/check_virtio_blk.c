@@ -50,7 +50,6 @@
 #define S_NONE     0xff /* what the test puts in a status byte beforehand */
 
 static char img[3][PATH_MAX];
-static void *blk_state;
 static struct td_dev d, ro, dio;
 
 static void tmpdir_setup(void)
@@ -87,17 +86,21 @@ static void file_read(const char *path, uint64_t off, void *buf, size_t len)
 	close(fd);
 }
 
-static void add_disk(const char *path, const char *serial, bool readonly, bool direct)
+/* A virtio-blk instance of (cfg), as --disk would add it. */
+static void add_disk(struct vm_config *cfg, const char *path, const char *serial, bool readonly,
+		     bool direct)
 {
-	struct config_disk *c = &td_cfg.disks[td_cfg.nr_disks++];
+	char opts[PATH_MAX + 128], err[CONFIG_ERR_MAX];
 
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	snprintf(c->serial, sizeof(c->serial), "%s", serial);
-	c->readonly = readonly;
-	c->cache = direct ? CONFIG_CACHE_NONE : CONFIG_CACHE_WRITEBACK;
+	snprintf(opts, sizeof(opts), "path=%s,readonly=%s,cache=%s%s%s", path,
+		 readonly ? "on" : "off", direct ? "none" : "writeback", *serial ? ",serial=" : "",
+		 serial);
+	ck_assert_msg(config_add_device(cfg, "virtio-blk", NULL, opts, err, sizeof(err)) == 0, "%s",
+		      err);
 }
 
-/* Three disks on a 2-vCPU VM: vda read-write, vdb read-only, vdc O_DIRECT. */
+/* Three disks on a 2-vCPU VM, created through the registry as instances
+ * disk0-2: vda read-write, vdb read-only, vdc O_DIRECT. */
 static void setup(void)
 {
 	log_threshold = LOG_ERR; /* guest errors are logged as warnings */
@@ -106,11 +109,11 @@ static void setup(void)
 	make_image(img[2], 3, IMG0_SIZE);
 	memset(&td_cfg, 0, sizeof(td_cfg));
 	td_cfg.cpus = 2;
-	add_disk(img[0], SERIAL0, false, false);
-	add_disk(img[1], SERIAL1, true, false);
-	add_disk(img[2], "", false, true);
+	add_disk(&td_cfg, img[0], SERIAL0, false, false);
+	add_disk(&td_cfg, img[1], SERIAL1, true, false);
+	add_disk(&td_cfg, img[2], "", false, true);
 	td_vm_setup();
-	ck_assert_int_eq(virtio_blk_type.create(&td_vm, &blk_state), 0);
+	ck_assert_int_eq(devices_create(&td_vm), 0);
 	td_probe(&d, 0x1042, 0);
 	td_probe(&ro, 0x1042, 1);
 	td_probe(&dio, 0x1042, 2);
@@ -119,8 +122,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-	virtio_blk_type.destroy(&td_vm, blk_state);
+	devices_destroy(&td_vm);
 	td_vm_teardown();
+	config_free(&td_cfg);
 }
 
 /* --- requests ------------------------------------------------------------ */
@@ -221,6 +225,31 @@ static bool all_zero(const uint8_t *p, size_t len)
 }
 
 /* --- tests ---------------------------------------------------------------- */
+
+/* Each disk is an instance of its own, with its own state, listed on the
+ * VM newest first and found by id. */
+START_TEST(test_instances)
+{
+	static const char *const ids[] = { "disk2", "disk1", "disk0" };
+	struct device *dev = td_vm.devices;
+	void *states[3];
+
+	for (unsigned i = 0; i < 3; i++, dev = dev->next) {
+		ck_assert_ptr_nonnull(dev);
+		ck_assert_str_eq(dev->id, ids[i]);
+		ck_assert_ptr_eq(dev->type, &virtio_blk_type);
+		ck_assert_ptr_eq(dev->inst, config_find_device(&td_cfg, ids[i]));
+		ck_assert_ptr_eq(device_find(&td_vm, ids[i]), dev);
+		states[i] = dev->state;
+		ck_assert_ptr_nonnull(states[i]);
+	}
+	ck_assert_ptr_null(dev);
+	ck_assert_ptr_ne(states[0], states[1]);
+	ck_assert_ptr_ne(states[1], states[2]);
+	ck_assert_ptr_ne(states[0], states[2]);
+	ck_assert_ptr_null(device_find(&td_vm, "disk3"));
+}
+END_TEST
 
 START_TEST(test_identity_config)
 {
@@ -725,26 +754,26 @@ START_TEST(test_cache_none)
 }
 END_TEST
 
-/* A writable image is locked: a second VM (here, a second device on the
+/* A writable image is locked: a second VM (here, a fourth instance on the
  * same image) is refused with one clear line. */
 START_TEST(test_locked_image)
 {
-	struct vm_config saved = td_cfg;
+	struct vm_config other = { .cpus = 1 };
 	void *state = NULL;
 	char msg[512], want[PATH_MAX + 64];
 	FILE *f = tmpfile();
 	int err = dup(2), ret;
 	ssize_t n;
 
-	td_cfg.nr_disks = 1;
+	add_disk(&other, img[0], "", false, false);
 	log_threshold = LOG_ERR;
 	fflush(stderr);
 	dup2(fileno(f), 2);
-	ret = virtio_blk_type.create(&td_vm, &state);
+	ret = virtio_blk_type.create(&td_vm, other.devices[0], &state);
 	fflush(stderr);
 	dup2(err, 2);
 	close(err);
-	td_cfg = saved;
+	config_free(&other);
 	ck_assert_int_eq(ret, -EBUSY);
 	n = pread(fileno(f), msg, sizeof(msg) - 1, 0);
 	msg[n > 0 ? n : 0] = '\0';
@@ -763,6 +792,7 @@ static Suite *unit_suite(void)
 	tcase_add_unchecked_fixture(tc, tmpdir_setup, unit_tmpdir_remove);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_instances);
 	tcase_add_test(tc, test_identity_config);
 	tcase_add_test(tc, test_read);
 	tcase_add_test(tc, test_write);

@@ -1,0 +1,16 @@
+/* Helpers shared by the files of the configuration module (src/config). */
+#ifndef KVISOR_CONFIG_PRIV_H
+#define KVISOR_CONFIG_PRIV_H
+
+#include <stddef.h>
+
+struct config_device;
+
+/* Format one line into (err) (when not NULL); returns -EINVAL. */
+int config_error(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Free what (dev) owns, and (dev) itself; NULL is fine. */
+void config_device_free(struct config_device *dev);
+
+#endif
