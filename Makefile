@@ -35,7 +35,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HDRS := $(wildcard tests/unit/*.h)
 
 .PHONY: all setup run check sanitize-check unit-check firmware-check guest-check clean \
-	format-check
+	format-check format-apply
 all: $(BUILD)/kvisor
 
 $(BUILD)/obj/%.o: %.c
@@ -89,6 +89,9 @@ sanitize-check:
 
 format-check:
 	@tools/format-check
+
+format-apply:
+	@tools/format-apply
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/kvisor $(BUILD)/libkvisor.a $(BUILD)/firmware
