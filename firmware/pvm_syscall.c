@@ -42,6 +42,7 @@
 #define SYS_FAIL   6 /* FAIL at line RDI: got RSI, want RDX */
 #define SYS_EXIT   7 /* back to CPL0 with RDI (user_run) */
 
+/* For asm strings; clang-format cannot lay them out: they are fenced off. */
 #define XSTR(x) STR(x)
 #define STR(x)  #x
 
@@ -92,6 +93,7 @@ extern char __bss_end[];
 void sys_entry(void);
 void sys_exit_kernel(void);
 uint64_t sys_dispatch(struct sys_frame *f, struct percpu *pc, uint64_t nr);
+/* clang-format off */
 asm(".pushsection .text.pvm_entry, \"ax\", @progbits\n"
     ".balign 4096\n"
     ".globl sys_entry\n"
@@ -124,12 +126,14 @@ asm(".pushsection .text.pvm_entry, \"ax\", @progbits\n"
     "	ret\n"
     ".balign 4096\n"
     ".popsection");
+/* clang-format on */
 
 /* uint64_t user_run(fn, arg, user_rsp): fn(arg) at CPL3, which ends with
  * SYS_EXIT(result); any CPU (per-CPU state through GS). */
 typedef uint64_t (*user_fn)(uint64_t arg);
 uint64_t user_run(user_fn fn, uint64_t arg, uint64_t user_rsp);
 void user_tramp(void);
+/* clang-format off */
 asm(".text\n"
     ".globl user_run, user_tramp\n"
     "user_run:\n"
@@ -152,6 +156,7 @@ asm(".text\n"
     "	movl $" XSTR(SYS_EXIT) ", %eax\n"
     "	syscall\n"
     "	ud2\n");
+/* clang-format on */
 
 /* One system call with every register the kernel must keep checked: the
  * flags in (set_flags) go in, RCX/R11/RSP/RFLAGS and the patterns come out. */

@@ -5,8 +5,10 @@
 #                        build/guest/initramfs.cpio
 # The scripts cache their results (stamp files with a hash of the inputs), so
 # these phony targets are cheap when nothing changed.
-GUEST_DIR       := $(BUILD)/guest
-GUEST_BENCH_DIR := $(BUILD)/guest-bench
+# Not under $(BUILD): the guest does not depend on kvisor's build flags, so
+# every build variant (BUILD=..., SANITIZE=...) shares one guest.
+GUEST_DIR       := build/guest
+GUEST_BENCH_DIR := build/guest-bench
 
 .PHONY: guest guest-bench guest-kernel guest-bench-kernel guest-initramfs guest-qemu-smoke
 guest: guest-kernel guest-initramfs

@@ -19,6 +19,7 @@ struct fw_insn_state {
 
 #define FW_INSN_STR(x) #x
 
+/* clang-format off */
 /* void name(struct fw_insn_state *s): run (insn), an asm string, in the
  * harness. RBP and RSP are not loaded (the frame and the stack). */
 #define FW_INSN_TEST(name, insn)                                         \
@@ -80,6 +81,7 @@ struct fw_insn_state {
 	    "	popq %rbp\n"                                             \
 	    "	popq %rbx\n"                                             \
 	    "	ret\n")
+/* clang-format on */
 
 /* Fill (s) with patterns derived from (seed) and flags_in = 2 | (flags). */
 static inline void fw_insn_fill(struct fw_insn_state *s, uint64_t seed, uint64_t flags)

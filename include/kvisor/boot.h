@@ -37,14 +37,6 @@ struct boot_e820 {
  * Returns the number of entries written (at most max) or -ENOSPC. */
 int boot_e820_build(const struct guest_mem *mem, struct boot_e820 *out, unsigned max);
 
-/* Read a whole file into a malloc'd buffer. 0 or -errno. */
-int boot_read_file(const char *path, uint8_t **buf, size_t *len) __attribute__((warn_unused_result));
-
-/* If (buf) is compressed (gzip, xz, lzma, zstd, lz4 frame or legacy), replace it
- * with its decompressed contents (at most (limit) bytes). An uncompressed buffer
- * is left alone. 0, -EINVAL (corrupt), -EFBIG (over limit) or -ENOMEM. */
-int boot_decompress(uint8_t **buf, size_t *len, size_t limit) __attribute__((warn_unused_result));
-
 /* Load vm->cfg->kernel (bzImage, or ELF with a PVH note) and vm->cfg->initrd
  * into vm->mem, write (cmdline), the e820 map and the boot_params (Linux
  * 64-bit entry) or hvm_start_info (PVH) that point at them and at the ACPI

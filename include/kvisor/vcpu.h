@@ -23,7 +23,8 @@ struct vcpu {
 	unsigned long long exits;
 };
 
-/* Create vCPU (id) with its CPUID, MSRs, FPU and LAPIC set for Linux. */
+/* Create vCPU (id) with its CPUID, MSRs, FPU and LAPIC set for Linux.
+ * 0 or -errno; on error nothing is left open (no vcpu_destroy needed). */
 int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu) __attribute__((warn_unused_result));
 
 /* Set the registers of the boot vCPU for (boot). */
@@ -39,6 +40,7 @@ void vcpu_kick(struct vcpu *vcpu);
 /* Print the vCPU registers and segment state on stderr. */
 void vcpu_dump(struct vcpu *vcpu);
 
+/* Close what vcpu_create opened; the thread must have been joined. */
 void vcpu_destroy(struct vcpu *vcpu);
 
 #endif

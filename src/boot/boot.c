@@ -2,13 +2,11 @@
  * the initrd and the command line, write boot_params or hvm_start_info. */
 #include <asm/bootparam.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,73 +17,9 @@
 #include "kvisor/mem.h"
 #include "kvisor/vm.h"
 
-#define BOOT_FILE_MAX   (2ULL << 30)
-#define BOOT_READ_CHUNK (1u << 20)
 #define BOOT_4G         0x100000000ULL
 #define BOOT_PAGE_MASK  0xfffULL
 #define BOOT_MOVE_CHUNK (256ULL << 10)
-
-static int boot_read_fd(int fd, size_t hint, uint8_t **buf, size_t *len)
-{
-	size_t cap = hint + 1, n = 0;
-	uint8_t *p = malloc(cap), *q;
-
-	if (!p)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t r;
-
-		if (n == cap) {
-			if (cap > BOOT_FILE_MAX) {
-				free(p);
-				return -EFBIG;
-			}
-			cap = cap * 2 > BOOT_FILE_MAX + 1 ? BOOT_FILE_MAX + 1 : cap * 2;
-			q = realloc(p, cap);
-			if (!q) {
-				free(p);
-				return -ENOMEM;
-			}
-			p = q;
-		}
-		r = read(fd, p + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(p);
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*buf = p;
-	*len = n;
-	return 0;
-}
-
-int boot_read_file(const char *path, uint8_t **buf, size_t *len)
-{
-	struct stat st;
-	int fd, ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		ret = -errno;
-	} else if (S_ISDIR(st.st_mode)) {
-		ret = -EISDIR;
-	} else if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > BOOT_FILE_MAX) {
-		ret = -EFBIG;
-	} else {
-		/* The size is a hint only: pipes have none, files can change. */
-		ret = boot_read_fd(fd, S_ISREG(st.st_mode) ? (size_t)st.st_size : BOOT_READ_CHUNK,
-				   buf, len);
-	}
-	close(fd);
-	return ret;
-}
 
 static int boot_kernel_load(const struct guest_mem *mem, struct boot_kernel *k, bool unpack)
 {

@@ -29,11 +29,6 @@ enum boot_comp {
 enum boot_comp boot_comp_detect(const uint8_t *buf, size_t len);
 const char *boot_comp_name(enum boot_comp comp);
 
-/* Decompress (in) whatever its format (an uncompressed start is -EINVAL)
- * into a new malloc'd buffer. Errors as boot_decompress. */
-int boot_decompress_mem(const uint8_t *in, size_t len, size_t limit, uint8_t **out,
-			size_t *out_len) __attribute__((warn_unused_result));
-
 struct boot_file;
 
 /* Compressed input: a byte range of a file, read BOOT_IN_CHUNK bytes at a

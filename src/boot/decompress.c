@@ -5,7 +5,6 @@
  * Input is untrusted: libraries are given exact lengths, output is bounded. */
 #include <errno.h>
 #include <lzma.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #define ZLIB_CONST
@@ -359,52 +358,4 @@ int boot_unpack(struct boot_in *in, struct boot_out *o)
 		}
 	}
 	return o->pos > o->limit ? -EFBIG : 0;
-}
-
-int boot_decompress_mem(const uint8_t *in, size_t len, size_t limit, uint8_t **out,
-			size_t *out_len)
-{
-	struct boot_out o = { .limit = limit < SIZE_MAX - 4096 ? limit : SIZE_MAX - 4096 };
-	struct boot_file f;
-	struct boot_in bi;
-	size_t cap = (size_t)o.limit + 1;
-	int err;
-
-	/* Reserved, not touched: only what is written becomes resident. */
-	o.flat = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (o.flat == MAP_FAILED)
-		return -ENOMEM;
-	boot_file_mem(&f, NULL, in, len);
-	err = boot_in_open(&bi, &f, 0, len);
-	if (!err)
-		err = boot_unpack(&bi, &o);
-	boot_in_close(&bi);
-	if (!err) {
-		*out = malloc(o.pos ? o.pos : 1);
-		if (*out)
-			memcpy(*out, o.flat, o.pos);
-		else
-			err = -ENOMEM;
-		*out_len = o.pos;
-	}
-	munmap(o.flat, cap);
-	return err;
-}
-
-int boot_decompress(uint8_t **buf, size_t *len, size_t limit)
-{
-	uint8_t *out;
-	size_t out_len;
-	int err;
-
-	if (boot_comp_detect(*buf, *len) == BOOT_COMP_NONE)
-		return 0;
-	err = boot_decompress_mem(*buf, *len, limit, &out, &out_len);
-	if (err)
-		return err;
-	free(*buf);
-	*buf = out;
-	*len = out_len;
-	return 0;
 }

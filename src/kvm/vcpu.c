@@ -27,7 +27,7 @@ int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu)
 	memset(vcpu, 0, sizeof(*vcpu));
 	vcpu->vm = vm;
 	vcpu->id = id;
-	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id); /* -1 on error; 0 is a valid fd */
 	if (vcpu->fd < 0) {
 		int err = errno;
 
@@ -39,11 +39,16 @@ int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu)
 		int err = errno;
 
 		log_err("vcpu%u: mmap kvm_run: %s", id, strerror(err));
+		vcpu_destroy(vcpu);
 		return -err;
 	}
 	vcpu->run = run;
 	ret = pvm_vcpu_init(vcpu);
-	return ret ? ret : x86_vcpu_init(vcpu);
+	if (!ret)
+		ret = x86_vcpu_init(vcpu);
+	if (ret)
+		vcpu_destroy(vcpu);
+	return ret;
 }
 
 int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *boot)
@@ -55,7 +60,7 @@ void vcpu_destroy(struct vcpu *vcpu)
 {
 	if (vcpu->run)
 		munmap(vcpu->run, vcpu->vm->run_size);
-	if (vcpu->fd > 0)
+	if (vcpu->fd >= 0)
 		close(vcpu->fd);
 	pvm_vcpu_destroy(vcpu);
 	vcpu->run = NULL;

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "kvisor/layout.h"
+#include "kvisor/log.h"
 #include "kvisor/mem.h"
 
 /* Guest RAM is mapped 2 MiB-aligned (so gpa and hva agree modulo a huge page)
@@ -30,9 +31,14 @@ static int mem_add_region(struct guest_mem *mem, uint64_t gpa, uint64_t size)
 	if (a > p)
 		munmap(p, (size_t)(a - p));
 	munmap(a + size, (size_t)(p + MEM_HUGE - a));
-	/* Guest RAM is never dumped with kvisor and is a KSM candidate. */
+	/* Guest RAM is never dumped with kvisor. It is offered to KSM: identical
+	 * pages of guests on one host can be merged, but only while the host
+	 * runs ksmd (/sys/kernel/mm/ksm/run); kernels without KSM refuse. */
 	madvise(a, size, MADV_DONTDUMP);
 	madvise(a, size, MADV_HUGEPAGE); /* a hint: fails where THP is off */
+	if (madvise(a, size, MADV_MERGEABLE))
+		log_debug("guest RAM at gpa %#llx: MADV_MERGEABLE: %s (no KSM)",
+			  (unsigned long long)gpa, strerror(errno));
 	r = &mem->regions[mem->nr_regions++];
 	r->gpa = gpa;
 	r->size = size;

@@ -59,7 +59,9 @@ static enum pvm_emu_kind emu_kind_of(unsigned id)
 	return PVM_EMU_NONE;
 }
 
-/* Capstone register -> GPR number, width and bit offset (ah: 8). */
+/* Capstone register -> GPR number, width and bit offset (ah: 8), in
+ * columns that clang-format would undo. */
+/* clang-format off */
 #define EMU_GPR(n, q, d, w, b)                                                         \
 	{ X86_REG_##q, n, 8, 0 }, { X86_REG_##d, n, 4, 0 }, { X86_REG_##w, n, 2, 0 }, \
 	{ X86_REG_##b, n, 1, 0 }
@@ -79,6 +81,7 @@ static const struct {
 	{ X86_REG_AH, 0, 1, 8 }, { X86_REG_CH, 1, 1, 8 },
 	{ X86_REG_DH, 2, 1, 8 }, { X86_REG_BH, 3, 1, 8 },
 };
+/* clang-format on */
 
 static int emu_gpr(x86_reg reg, struct pvm_emu_op *op)
 {

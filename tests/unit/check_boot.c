@@ -1,5 +1,7 @@
-/* Unit tests of src/boot: the e820 map and boot_decompress (round trips
- * through each library and the lz4/gzip/xz/zstd tools, corrupt input, limits). */
+/* Unit tests of src/boot: the e820 map, kernel/initrd files (file.c) and the
+ * decompressors behind boot_unpack (round trips through each library and the
+ * lz4/gzip/xz/zstd tools, corrupt input, limits), driven as boot.c drives
+ * them for an initrd: from a file into one flat output buffer. */
 #include <errno.h>
 #include <lz4.h>
 #include <lz4frame.h>
@@ -8,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include "../../src/boot/boot_priv.h"
 #include "kvisor/boot.h"
 #include "kvisor/layout.h"
 #include "kvisor/log.h"
@@ -187,29 +191,70 @@ static struct blob z_lz4l(const struct blob *in)
 	return b;
 }
 
-/* Decompress a copy of (z) and compare with (plain). */
+/* Decompress what (f) holds into a flat buffer of (limit) + 1 bytes, as
+ * boot.c unpacks an initrd; (*out) gets the bytes (malloc'd) unless NULL. */
+static int unpack_file(const struct boot_file *f, size_t limit, struct blob *out)
+{
+	struct boot_out o = { .limit = limit };
+	struct boot_in in;
+	int err;
+
+	o.flat = mmap(NULL, limit + 1, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert(o.flat != MAP_FAILED);
+	err = boot_in_open(&in, f, 0, f->size);
+	if (!err)
+		err = boot_unpack(&in, &o);
+	boot_in_close(&in);
+	if (!err && out) {
+		out->len = o.pos;
+		out->p = malloc(o.pos ? o.pos : 1);
+		memcpy(out->p, o.flat, o.pos);
+	}
+	munmap(o.flat, limit + 1);
+	return err;
+}
+
+/* (z) from a file read with pread, 128 KiB at a time (the path of a kernel
+ * or initrd on disk); an unnamed file in memory stands in for it. */
+static int unpack(const struct blob *z, size_t limit, struct blob *out)
+{
+	int fd = memfd_create("check_boot", 0);
+	struct boot_file f;
+	char path[64];
+	int err;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, z->p, z->len), (ssize_t)z->len);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ck_assert_int_eq(boot_file_open(&f, path), 0);
+	ck_assert_ptr_null(f.map); /* a regular file: read where needed */
+	err = unpack_file(&f, limit, out);
+	boot_file_close(&f);
+	close(fd);
+	return err;
+}
+
+/* Decompress (z) from a file and from memory; compare with (plain). */
 static void roundtrip(const struct blob *z, const struct blob *plain)
 {
-	uint8_t *buf = malloc(z->len);
-	size_t len = z->len;
+	struct boot_file f;
+	struct blob out;
 
-	memcpy(buf, z->p, z->len);
-	ck_assert_int_eq(boot_decompress(&buf, &len, 1ULL << 30), 0);
-	ck_assert_uint_eq(len, plain->len);
-	ck_assert(!memcmp(buf, plain->p, len));
-	free(buf);
+	ck_assert_int_eq(unpack(z, 1ULL << 30, &out), 0);
+	ck_assert_uint_eq(out.len, plain->len);
+	ck_assert(!memcmp(out.p, plain->p, out.len));
+	free(out.p);
+	boot_file_mem(&f, "test", z->p, z->len);
+	ck_assert_int_eq(unpack_file(&f, 1ULL << 30, &out), 0);
+	ck_assert_uint_eq(out.len, plain->len);
+	ck_assert(!memcmp(out.p, plain->p, out.len));
+	free(out.p);
 }
 
 static int try_decompress(const struct blob *z, size_t limit)
 {
-	uint8_t *buf = malloc(z->len ? z->len : 1);
-	size_t len = z->len;
-	int ret;
-
-	memcpy(buf, z->p, z->len);
-	ret = boot_decompress(&buf, &len, limit);
-	free(buf);
-	return ret;
+	return unpack(z, limit, NULL);
 }
 
 static struct blob compress_with(int fmt, const struct blob *in)
@@ -305,17 +350,16 @@ START_TEST(test_corrupt_fuzz)
 
 	srand(100 + _i);
 	for (int iter = 0; iter < 300; iter++) {
-		uint8_t *buf = malloc(z.len);
-		size_t len = z.len;
+		struct blob bad = { malloc(z.len), z.len };
 		int ret;
 
-		memcpy(buf, z.p, z.len);
+		memcpy(bad.p, z.p, z.len);
 		for (int k = 0; k < 1 + iter % 4; k++)
-			buf[4 + (size_t)rand() % (z.len - 4)] ^= (uint8_t)(1 + rand() % 255);
-		ret = boot_decompress(&buf, &len, 1ULL << 30);
+			bad.p[4 + (size_t)rand() % (z.len - 4)] ^= (uint8_t)(1 + rand() % 255);
+		ret = try_decompress(&bad, 1ULL << 30);
 		ck_assert(ret == 0 || ret == -EINVAL || ret == -EFBIG);
 		einval += ret == -EINVAL;
-		free(buf);
+		free(bad.p);
 	}
 	/* Every format but lz4 legacy carries checksums. */
 	if (_i != 5)
@@ -340,17 +384,21 @@ START_TEST(test_corrupt_header)
 }
 END_TEST
 
+/* An uncompressed initrd is not one of the formats: boot.c places it as
+ * it is; handed to the decompressor it is corrupt input. */
 START_TEST(test_uncompressed)
 {
-	struct blob plain = sample(10000, 8);
-	uint8_t *p = plain.p;
-	size_t len = plain.len;
+	static const uint8_t cpio[] = "070701000000000000";
+	struct blob b = { (uint8_t *)cpio, sizeof(cpio) };
+	struct blob z = compress_with(0, &b);
 
-	plain.p[0] = '0'; /* cpio "070701" */
-	ck_assert_int_eq(boot_decompress(&p, &len, 16), 0);
-	ck_assert_ptr_eq(p, plain.p);
-	ck_assert_uint_eq(len, plain.len);
-	free(plain.p);
+	ck_assert_int_eq(boot_comp_detect(cpio, sizeof(cpio)), BOOT_COMP_NONE);
+	ck_assert_str_eq(boot_comp_name(BOOT_COMP_NONE), "uncompressed");
+	ck_assert_int_eq(try_decompress(&b, 1 << 20), -EINVAL);
+	ck_assert_int_eq(boot_comp_detect(z.p, 1), BOOT_COMP_NONE); /* magic cut */
+	ck_assert_int_eq(boot_comp_detect(z.p, z.len), BOOT_COMP_GZIP);
+	ck_assert_str_eq(boot_comp_name(BOOT_COMP_LZ4L), "lz4-legacy");
+	free(z.p);
 }
 END_TEST
 
@@ -370,16 +418,20 @@ START_TEST(test_tools)
 	ck_assert_uint_eq(fwrite(plain.p, 1, plain.len, f), plain.len);
 	fclose(f);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		struct blob z;
+		struct boot_file bf;
+		struct blob got;
 
 		snprintf(cmd, sizeof(cmd), "%s < %s > %s 2>/dev/null", cmds[i], in, out);
 		if (system(cmd) != 0) {
 			fprintf(stderr, "check_boot: skipping '%s' (tool missing)\n", cmds[i]);
 			continue;
 		}
-		ck_assert_int_eq(boot_read_file(out, &z.p, &z.len), 0);
-		roundtrip(&z, &plain);
-		free(z.p);
+		ck_assert_int_eq(boot_file_open(&bf, out), 0);
+		ck_assert_int_eq(unpack_file(&bf, 1ULL << 30, &got), 0);
+		boot_file_close(&bf);
+		ck_assert_uint_eq(got.len, plain.len);
+		ck_assert_msg(!memcmp(got.p, plain.p, got.len), "'%s' output differs", cmds[i]);
+		free(got.p);
 	}
 	unlink(in);
 	unlink(out);
@@ -388,16 +440,37 @@ START_TEST(test_tools)
 }
 END_TEST
 
-START_TEST(test_read_file)
+/* A regular file is read where its bytes are needed; a pipe is read whole
+ * into a mapping first; reads past the end are -ENODATA. */
+START_TEST(test_file_open)
 {
-	uint8_t *buf;
-	size_t len;
+	static const char text[] = "0123456789abcdef";
+	struct boot_file f;
+	char path[64], buf[8];
+	int fds[2];
 
-	ck_assert_int_eq(boot_read_file("/nonexistent/kvisor", &buf, &len), -ENOENT);
-	ck_assert_int_eq(boot_read_file("/tmp", &buf, &len), -EISDIR);
-	ck_assert_int_eq(boot_read_file("/proc/self/cmdline", &buf, &len), 0);
-	ck_assert_uint_gt(len, 0);
-	free(buf);
+	ck_assert_int_eq(boot_file_open(&f, "/nonexistent/kvisor"), -ENOENT);
+	ck_assert_int_eq(boot_file_open(&f, "/tmp"), -EISDIR);
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(write(fds[1], text, 16), 16);
+	close(fds[1]);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+	ck_assert_int_eq(boot_file_open(&f, path), 0);
+	close(fds[0]);
+	ck_assert_ptr_nonnull(f.map);
+	ck_assert_uint_eq(f.size, 16);
+	ck_assert_int_eq(boot_file_read(&f, 8, buf, 8), 0);
+	ck_assert(!memcmp(buf, "89abcdef", 8));
+	ck_assert_int_eq(boot_file_read(&f, 9, buf, 8), -ENODATA);
+	ck_assert_int_eq(boot_file_read(&f, ~0ULL, buf, 2), -ENODATA);
+	boot_file_close(&f);
+	ck_assert_int_eq(boot_file_open(&f, "/proc/self/exe"), 0);
+	ck_assert_ptr_null(f.map);
+	ck_assert_uint_gt(f.size, 4);
+	ck_assert_int_eq(boot_file_read(&f, 0, buf, 4), 0);
+	ck_assert(!memcmp(buf, "\177ELF", 4));
+	ck_assert_int_eq(boot_file_read(&f, f.size - 1, buf, 2), -ENODATA);
+	boot_file_close(&f);
 }
 END_TEST
 
@@ -411,7 +484,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_e820_256m);
 	tcase_add_test(tc, test_e820_hole);
 	tcase_add_test(tc, test_e820_16m);
-	tcase_add_test(tc, test_read_file);
+	tcase_add_test(tc, test_file_open);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(tz, 60);
 	tcase_add_loop_test(tz, test_roundtrip, 0, NR_FORMATS);

@@ -71,6 +71,25 @@ static const char *put_file(const char *name, const void *data, size_t len)
 	return path;
 }
 
+/* The whole of file (path), malloc'd with (extra) bytes of room after it. */
+static uint8_t *get_file(const char *path, size_t extra, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *p;
+	long n;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	p = malloc((size_t)n + extra + 1);
+	ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return p;
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -746,7 +765,6 @@ START_TEST(test_unpack_lz4_tool)
 	struct img vml = elf_make(true, EM_X86_64, VM_PADDR, VM_PADDR + 0x40, 0), z;
 	const char *in = put_file("vmlinux", vml.p, vml.len);
 	char cmd[512], out[160];
-	uint8_t *buf;
 	size_t len;
 
 	snprintf(out, sizeof(out), "%s/vmlinux.lz4", tmpdir);
@@ -756,8 +774,7 @@ START_TEST(test_unpack_lz4_tool)
 		free(vml.p);
 		return;
 	}
-	ck_assert_int_eq(boot_read_file(out, &buf, &len), 0);
-	z.p = realloc(buf, len + 4);
+	z.p = get_file(out, 4, &len);
 	put32(z.p + len, (uint32_t)vml.len);
 	z.len = len + 4;
 	check_unpacked(&vml, &z, 0);

@@ -1,8 +1,12 @@
-/* Unit tests of guest RAM layout and the checked gpa translator. */
+/* Unit tests of guest RAM layout, the checked gpa translator and the
+ * advice given for guest RAM (KSM). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "kvisor/layout.h"
 #include "kvisor/mem.h"
@@ -122,6 +126,52 @@ START_TEST(test_release)
 }
 END_TEST
 
+/* The VmFlags of the mapping that contains (p), from /proc/self/smaps. */
+static void vm_flags(const void *p, char *flags, size_t size)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+
+	ck_assert_ptr_nonnull(f);
+	flags[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(flags, size, "%s", line + 8);
+			break;
+		}
+	}
+	fclose(f);
+	ck_assert_msg(flags[0], "no VmFlags for %p in /proc/self/smaps", p);
+}
+
+/* Both regions are offered to KSM ("mg"), where the kernel has KSM. */
+START_TEST(test_mergeable)
+{
+	struct guest_mem m;
+	char flags[512];
+
+	if (access("/sys/kernel/mm/ksm", F_OK)) {
+		fprintf(stderr, "check_mem: no KSM in this kernel, mergeable not checked\n");
+		return;
+	}
+	ck_assert_int_eq(mem_init(&m, 4ULL << 30), 0);
+	for (unsigned i = 0; i < m.nr_regions; i++) {
+		vm_flags(m.regions[i].hva, flags, sizeof(flags));
+		ck_assert_msg(strstr(flags, " mg"), "region %u not mergeable: VmFlags:%s", i,
+			      flags);
+		vm_flags(m.regions[i].hva + m.regions[i].size - 1, flags, sizeof(flags));
+		ck_assert_msg(strstr(flags, " mg"), "region %u end not mergeable: VmFlags:%s", i,
+			      flags);
+	}
+	mem_destroy(&m);
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("mem");
@@ -132,6 +182,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_hole_is_not_ram);
 	tcase_add_test(tc, test_read_str);
 	tcase_add_test(tc, test_release);
+	tcase_add_test(tc, test_mergeable);
 	suite_add_tcase(s, tc);
 	return s;
 }
