@@ -119,10 +119,6 @@ struct virtio_blk {
 	uint8_t serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 	unsigned nr_queues;
-	/* The loop thread holds the transport lock and is draining a queue: a
-	 * completion delivered inside block_submit must not lock again. Only
-	 * that thread reads or writes it. */
-	bool processing;
 	struct log_ratelimit rl;
 	struct vq_chain chain; /* the chain being parsed */
 	struct virtio_blk_queue queues[];
@@ -148,17 +144,17 @@ static void virtio_blk_complete(struct virtio_blk *blk, struct virtio_blk_req *r
 	q->free = req;
 }
 
-/* What a request handler returns when the request went to the backend
- * (and may even be complete already); otherwise it returns the status. */
+/* What a request handler returns when the request went to the backend;
+ * otherwise it returns the status. */
 #define VIRTIO_BLK_PENDING (-1)
 
-/* I/O completion (event-loop thread). */
+/* I/O completion: on the event-loop thread, never inside block_submit, so
+ * the transport lock is not held here yet. */
 static void virtio_blk_done(struct block_req *breq, int64_t res)
 {
 	struct virtio_blk_req *req = (struct virtio_blk_req *)breq;
 	struct virtio_blk *blk = req->blk;
 	struct virtio_blk_queue *q = &blk->queues[req->qi];
-	bool nested = blk->processing;
 	bool rw = breq->op == BLOCK_READ || breq->op == BLOCK_WRITE;
 	uint8_t status = VIRTIO_BLK_S_OK;
 
@@ -170,19 +166,16 @@ static void virtio_blk_done(struct block_req *breq, int64_t res)
 				breq->offset, res < 0 ? strerror((int)-res) : "short transfer");
 		status = VIRTIO_BLK_S_IOERR;
 	}
-	if (!nested)
-		virtio_pci_lock(blk->vp);
+	virtio_pci_lock(blk->vp);
 	virtio_blk_complete(blk, req, status, status == VIRTIO_BLK_S_OK ? req->written : 1);
-	if (!nested && q->starved) {
+	if (q->starved) {
+		/* A slot is free again: take the chains left waiting. */
 		q->starved = false;
-		blk->processing = true;
 		block_plug(blk->bdev);
 		virtio_blk_process(blk, req->qi);
 		block_unplug(blk->bdev);
-		blk->processing = false;
 	}
-	if (!nested)
-		virtio_pci_unlock(blk->vp);
+	virtio_pci_unlock(blk->vp);
 }
 
 static int virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *req, enum block_op op,
@@ -196,7 +189,7 @@ static int virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *req,
 		.dsync = op == BLOCK_WRITE &&
 			 !(virtio_pci_features(blk->vp) & (1ULL << VIRTIO_BLK_F_FLUSH)),
 	};
-	block_submit(blk->bdev, &req->breq); /* may complete right here: req is gone */
+	block_submit(blk->bdev, &req->breq); /* completes later, on the loop */
 	return VIRTIO_BLK_PENDING;
 }
 
@@ -367,7 +360,7 @@ static void virtio_blk_handle(struct virtio_blk *blk, unsigned qi, struct virtio
 }
 
 /* Start every chain available on queue (qi) while slots last (transport
- * lock held, processing set). */
+ * lock held). */
 static void virtio_blk_process(struct virtio_blk *blk, unsigned qi)
 {
 	struct virtio_blk_queue *q = &blk->queues[qi];
@@ -396,12 +389,10 @@ static void virtio_blk_queue_notify(void *opaque, unsigned qi)
 
 	if (qi >= blk->nr_queues)
 		return;
-	blk->processing = true;
 	/* One io_uring_enter for everything this pass starts. */
 	block_plug(blk->bdev);
 	virtio_blk_process(blk, qi);
 	block_unplug(blk->bdev);
-	blk->processing = false;
 }
 
 static void virtio_blk_cfg_read(void *opaque, uint32_t off, void *data, uint32_t len)
