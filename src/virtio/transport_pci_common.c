@@ -86,6 +86,7 @@ void virtio_pci_state_init(struct virtio_pci *vp)
 		q->size = vp->cfg.queue_size;
 		q->msix_vector = VIRTIO_PCI_NO_VECTOR;
 		q->enabled = false;
+		q->pushed = false;
 		q->desc = q->avail = q->used = 0;
 		memset(&q->vq, 0, sizeof(q->vq));
 	}
@@ -379,8 +380,9 @@ void virtio_pci_common_write(struct virtio_pci *vp, uint32_t off, const void *da
 	pthread_mutex_unlock(&vp->lock);
 }
 
-int virtio_pci_pop(struct virtio_pci *vp, unsigned qi, struct vq_chain *chain)
+int virtio_pci_pop(struct virtio_dev *dev, unsigned qi, struct vq_chain *chain)
 {
+	struct virtio_pci *vp = virtio_pci_of(dev);
 	struct virtio_pci_queue *q;
 	int ret;
 
@@ -404,16 +406,15 @@ int virtio_pci_pop(struct virtio_pci *vp, unsigned qi, struct vq_chain *chain)
 	}
 }
 
-void virtio_pci_push(struct virtio_pci *vp, unsigned qi, uint16_t head, uint32_t written)
+void virtio_pci_push(struct virtio_dev *dev, unsigned qi, uint16_t head, uint32_t written)
 {
-	struct virtio_pci_queue *q;
+	struct virtio_pci *vp = virtio_pci_of(dev);
 
 	if (qi >= vp->cfg.nr_queues || !vp->inflight) {
 		log_err("%s: push of chain %u on queue %u with nothing in flight", vp->cfg.name,
 			head, qi);
 		return;
 	}
-	q = &vp->queues[qi];
 	vp->inflight--;
 	if (vp->resetting) {
 		if (!vp->inflight)
@@ -421,12 +422,28 @@ void virtio_pci_push(struct virtio_pci *vp, unsigned qi, uint16_t head, uint32_t
 		return;
 	}
 	/* Pushed even after NEEDS_RESET: the rings stay valid until the reset. */
-	vq_push(&q->vq, head, written);
+	vq_push(&vp->queues[qi].vq, head, written);
+	vp->queues[qi].pushed = true;
+}
+
+void virtio_pci_notify(struct virtio_dev *dev, unsigned qi)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+	struct virtio_pci_queue *q;
+
+	/* A queue that is not set up has no rings to look at (a reset may
+	 * have come between the push and this call). */
+	if (qi >= vp->cfg.nr_queues || vp->resetting || !vp->queues[qi].enabled)
+		return;
+	q = &vp->queues[qi];
+	if (!q->pushed)
+		return; /* nothing new for the driver */
+	q->pushed = false;
 	if (vq_should_notify(&q->vq))
 		virtio_pci_irq(vp, q->msix_vector, VIRTIO_PCI_ISR_QUEUE);
 }
 
-uint64_t virtio_pci_features(const struct virtio_pci *vp)
+uint64_t virtio_pci_features(const struct virtio_dev *dev)
 {
-	return vp->features;
+	return virtio_pci_of(dev)->features;
 }

@@ -6,12 +6,15 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvisor/log.h"
 #include "kvisor/pci.h"
 #include "kvisor/virtio.h"
+#include "kvisor/virtio_pci.h"
 #include "kvisor/vq.h"
+#include "transport.h"
 
 struct virtio_pci_queue {
 	struct virtio_pci *vp;  /* for the event-loop callback */
@@ -26,6 +29,7 @@ struct virtio_pci_queue {
 	uint16_t size;
 	uint16_t msix_vector;
 	bool enabled;           /* queue_enable accepted: vq initialised over the rings */
+	bool pushed;            /* chains pushed since the last virtio_dev_notify */
 	uint64_t desc, avail, used;
 	struct vq vq;
 };
@@ -40,12 +44,13 @@ struct virtio_pci_queue {
  * none), and nobody waits for the event loop while holding lock.
  */
 struct virtio_pci {
+	struct virtio_dev dev;     /* the device model's handle */
 	struct pci_device pci;
 	struct vm *vm;
 	struct evloop *loop;
 	const struct virtio_ops *ops;
 	void *opaque;
-	struct virtio_pci_config cfg;
+	struct virtio_dev_config cfg;
 	uint64_t device_features;  /* offered: cfg.features + transport features */
 	unsigned nr_vectors;       /* MSI-X: one per queue + config */
 	int cfg_cap;               /* offset of the PCI configuration access capability */
@@ -67,6 +72,16 @@ struct virtio_pci {
 	struct virtio_pci_queue queues[];
 };
 
+static inline struct virtio_pci *virtio_pci_of(const struct virtio_dev *dev)
+{
+	return (struct virtio_pci *)((char *)dev - offsetof(struct virtio_pci, dev));
+}
+
+static inline struct virtio_pci *virtio_pci_of_pci(struct pci_device *pci)
+{
+	return (struct virtio_pci *)((char *)pci - offsetof(struct virtio_pci, pci));
+}
+
 /* Common configuration structure access at (off) (cfg_lock held). Reads
  * compose any size from the fields; writes must hit one field with its
  * natural width (or 64 bits for a queue address), others are dropped. */
@@ -87,5 +102,14 @@ bool virtio_pci_queue_running(const struct virtio_pci *vp, const struct virtio_p
 
 /* Wake queue (q)'s handler on the event loop, as a doorbell write does. */
 void virtio_pci_kick(struct virtio_pci_queue *q);
+
+/* kvisor/virtio.h's needs_reset, for the transport's own use (lock held). */
+void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why);
+
+/* The device API's queue and feature operations (transport_pci_common.c). */
+int virtio_pci_pop(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
+void virtio_pci_push(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
+void virtio_pci_notify(struct virtio_dev *dev, unsigned q);
+uint64_t virtio_pci_features(const struct virtio_dev *dev);
 
 #endif
