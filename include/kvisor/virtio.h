@@ -109,4 +109,14 @@ void virtio_dev_needs_reset(struct virtio_dev *dev, const char *why);
 /* The negotiated features (valid from FEATURES_OK on; lock held). */
 uint64_t virtio_dev_features(const struct virtio_dev *dev);
 
+/* The device configuration changed (e.g. a balloon target, a link status):
+ * call it with the lock held, after updating what cfg_read returns, so a
+ * driver never reads the new bytes under the old generation. Bumps the
+ * configuration generation the driver reads around multi-field reads
+ * (virtio 1.2, 2.5.1, 4.1.4.3) and sends a configuration change
+ * notification (PCI: ISR bit 0x2 and the configuration MSI-X vector) once
+ * the driver has set DRIVER_OK; a change before that is notified when it
+ * sets DRIVER_OK. */
+void virtio_dev_config_changed(struct virtio_dev *dev);
+
 #endif

@@ -19,6 +19,7 @@ struct virtio_transport_ops {
 	void (*notify)(struct virtio_dev *dev, unsigned q);
 	void (*needs_reset)(struct virtio_dev *dev, const char *why);
 	uint64_t (*features)(const struct virtio_dev *dev);
+	void (*config_changed)(struct virtio_dev *dev);
 };
 
 /* The handle a device model holds, embedded in the transport's own state

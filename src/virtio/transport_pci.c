@@ -344,6 +344,7 @@ static const struct virtio_transport_ops virtio_pci_transport_ops = {
 	.notify = virtio_pci_notify,
 	.needs_reset = virtio_pci_dev_needs_reset,
 	.features = virtio_pci_features,
+	.config_changed = virtio_pci_config_changed,
 };
 
 int virtio_pci_create(struct virtio_dev **out, struct vm *vm, struct evloop *loop,

@@ -80,6 +80,7 @@ void virtio_pci_state_init(struct virtio_pci *vp)
 	vp->queue_select = 0;
 	vp->status = 0;
 	vp->isr = 0;
+	vp->config_pending = false;
 	for (unsigned i = 0; i < vp->cfg.nr_queues; i++) {
 		struct virtio_pci_queue *q = &vp->queues[i];
 
@@ -121,7 +122,7 @@ static void virtio_pci_common_image(struct virtio_pci *vp, uint8_t img[VIRTIO_PC
 	put16(img + VIRTIO_PCI_COMMON_MSIX, vp->config_vector);
 	put16(img + VIRTIO_PCI_COMMON_NUMQ, (uint16_t)vp->cfg.nr_queues);
 	img[VIRTIO_PCI_COMMON_STATUS] = vp->status;
-	img[VIRTIO_PCI_COMMON_CFGGEN] = 0; /* the device configuration never changes */
+	img[VIRTIO_PCI_COMMON_CFGGEN] = vp->config_generation;
 	put16(img + VIRTIO_PCI_COMMON_Q_SELECT, sel);
 	if (sel < vp->cfg.nr_queues) {
 		const struct virtio_pci_queue *q = &vp->queues[sel];
@@ -195,6 +196,10 @@ static void virtio_pci_set_status(struct virtio_pci *vp, uint8_t v)
 		return;
 	}
 	vp->status = v;
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && vp->config_pending) {
+		vp->config_pending = false;
+		virtio_pci_irq(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
+	}
 	if (added & VIRTIO_STATUS_DRIVER_OK) {
 		/* Chains made available before DRIVER_OK are served now. */
 		for (unsigned i = 0; i < vp->cfg.nr_queues; i++)
@@ -446,4 +451,17 @@ void virtio_pci_notify(struct virtio_dev *dev, unsigned qi)
 uint64_t virtio_pci_features(const struct virtio_dev *dev)
 {
 	return virtio_pci_of(dev)->features;
+}
+
+void virtio_pci_config_changed(struct virtio_dev *dev)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
+	vp->config_generation++;
+	/* Before DRIVER_OK the driver may still be probing and read the new
+	 * configuration anyway; it hears of the change when it is ready. */
+	if (vp->status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_pci_irq(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
+	else
+		vp->config_pending = true;
 }

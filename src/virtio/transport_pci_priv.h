@@ -67,6 +67,10 @@ struct virtio_pci {
 	uint16_t queue_select;
 	uint8_t status;
 	uint8_t isr;
+	/* config_generation as the driver reads it: bumped by every change,
+	 * kept across resets (a driver compares two reads, never a value). */
+	uint8_t config_generation;
+	bool config_pending;       /* changed before DRIVER_OK: notify at DRIVER_OK */
 	bool resetting;            /* a reset waits for requests in flight */
 	unsigned inflight;         /* chains popped and not yet pushed */
 	struct virtio_pci_queue queues[];
@@ -111,5 +115,6 @@ int virtio_pci_pop(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
 void virtio_pci_push(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
 void virtio_pci_notify(struct virtio_dev *dev, unsigned q);
 uint64_t virtio_pci_features(const struct virtio_dev *dev);
+void virtio_pci_config_changed(struct virtio_dev *dev);
 
 #endif

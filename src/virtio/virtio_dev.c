@@ -59,3 +59,8 @@ uint64_t virtio_dev_features(const struct virtio_dev *dev)
 {
 	return dev->ops->features(dev);
 }
+
+void virtio_dev_config_changed(struct virtio_dev *dev)
+{
+	dev->ops->config_changed(dev);
+}
