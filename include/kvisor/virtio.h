@@ -119,4 +119,25 @@ uint64_t virtio_dev_features(const struct virtio_dev *dev);
  * sets DRIVER_OK. */
 void virtio_dev_config_changed(struct virtio_dev *dev);
 
+/*
+ * Quiesce for a VM pause (and, later, for saving state or a hot change):
+ * virtio_dev_pause stops serving the queues and returns once every chain
+ * popped was pushed. While paused, doorbells are not served (a kick is
+ * left pending, not lost: the chains stay in the avail ring), pop returns
+ * 0, and no queue_notify runs; completions of requests already in flight
+ * still push, notify and take the lock as usual, and driver register
+ * accesses still work (a VM pause has parked the vCPUs anyway).
+ * virtio_dev_resume serves again and runs queue_notify once on the loop
+ * for every running queue, so kicks that came while paused are served.
+ *
+ * Threads: pause from any thread but the device's event loop, which must
+ * keep running (in-flight requests complete there), and without the
+ * device lock; it may sleep until the backend's I/O completes. resume from
+ * any thread, without the lock; it does not wait. Both go with the VM's
+ * pause and resume: 0, or -EALREADY (nothing done) when already paused;
+ * resuming a device that is not paused does nothing.
+ */
+int virtio_dev_pause(struct virtio_dev *dev) __attribute__((warn_unused_result));
+void virtio_dev_resume(struct virtio_dev *dev);
+
 #endif

@@ -20,6 +20,8 @@ struct virtio_transport_ops {
 	void (*needs_reset)(struct virtio_dev *dev, const char *why);
 	uint64_t (*features)(const struct virtio_dev *dev);
 	void (*config_changed)(struct virtio_dev *dev);
+	int (*pause)(struct virtio_dev *dev);
+	void (*resume)(struct virtio_dev *dev);
 };
 
 /* The handle a device model holds, embedded in the transport's own state

@@ -72,7 +72,8 @@ void virtio_pci_kick(struct virtio_pci_queue *q)
 				q->vp->cfg.name, q->idx, strerror(errno));
 }
 
-/* A doorbell rang (event-loop thread). */
+/* A doorbell rang (event-loop thread). While paused the kick is only
+ * consumed: the chains stay in the ring and resume looks again. */
 static void virtio_pci_doorbell(void *opaque, uint32_t events)
 {
 	struct virtio_pci_queue *q = opaque;
@@ -88,6 +89,40 @@ static void virtio_pci_doorbell(void *opaque, uint32_t events)
 		 * when it finds the ring empty. */
 		vq_enable_notify(&q->vq, false);
 		vp->ops->queue_notify(vp->opaque, q->idx);
+	}
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static int virtio_pci_pause(struct virtio_dev *dev)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
+	pthread_mutex_lock(&vp->lock);
+	if (vp->paused) {
+		pthread_mutex_unlock(&vp->lock);
+		return -EALREADY;
+	}
+	/* From here nothing pops (virtio_pci_queue_running); what is in
+	 * flight completes on the loop, whose push wakes us. */
+	vp->paused = true;
+	while (vp->inflight)
+		pthread_cond_wait(&vp->idle, &vp->lock);
+	pthread_mutex_unlock(&vp->lock);
+	return 0;
+}
+
+static void virtio_pci_resume(struct virtio_dev *dev)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
+	pthread_mutex_lock(&vp->lock);
+	if (vp->paused) {
+		vp->paused = false;
+		/* Kicks consumed while paused, and chains a starved device left
+		 * in the ring, get one look on the loop. */
+		for (unsigned i = 0; i < vp->cfg.nr_queues; i++)
+			if (virtio_pci_queue_running(vp, &vp->queues[i]))
+				virtio_pci_kick(&vp->queues[i]);
 	}
 	pthread_mutex_unlock(&vp->lock);
 }
@@ -345,6 +380,8 @@ static const struct virtio_transport_ops virtio_pci_transport_ops = {
 	.needs_reset = virtio_pci_dev_needs_reset,
 	.features = virtio_pci_features,
 	.config_changed = virtio_pci_config_changed,
+	.pause = virtio_pci_pause,
+	.resume = virtio_pci_resume,
 };
 
 int virtio_pci_create(struct virtio_dev **out, struct vm *vm, struct evloop *loop,

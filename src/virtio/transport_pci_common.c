@@ -69,7 +69,7 @@ bool virtio_pci_queue_running(const struct virtio_pci *vp, const struct virtio_p
 {
 	return (vp->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) ==
 		       VIRTIO_STATUS_DRIVER_OK &&
-	       !vp->resetting && q->enabled && !q->vq.broken;
+	       !vp->resetting && !vp->paused && q->enabled && !q->vq.broken;
 }
 
 void virtio_pci_state_init(struct virtio_pci *vp)
@@ -421,11 +421,10 @@ void virtio_pci_push(struct virtio_dev *dev, unsigned qi, uint16_t head, uint32_
 		return;
 	}
 	vp->inflight--;
-	if (vp->resetting) {
-		if (!vp->inflight)
-			pthread_cond_broadcast(&vp->idle);
+	if (!vp->inflight && (vp->resetting || vp->paused))
+		pthread_cond_broadcast(&vp->idle);
+	if (vp->resetting)
 		return;
-	}
 	/* Pushed even after NEEDS_RESET: the rings stay valid until the reset. */
 	vq_push(&vp->queues[qi].vq, head, written);
 	vp->queues[qi].pushed = true;

@@ -58,7 +58,7 @@ struct virtio_pci {
 	struct log_ratelimit rl;
 	pthread_mutex_t cfg_lock;
 	pthread_mutex_t lock;
-	pthread_cond_t idle;       /* inflight dropped to 0 during a reset */
+	pthread_cond_t idle;       /* inflight dropped to 0 during a reset or pause */
 	/* Under lock. */
 	uint32_t dfselect, gfselect;
 	uint64_t driver_features;  /* as the driver wrote them */
@@ -72,6 +72,7 @@ struct virtio_pci {
 	uint8_t config_generation;
 	bool config_pending;       /* changed before DRIVER_OK: notify at DRIVER_OK */
 	bool resetting;            /* a reset waits for requests in flight */
+	bool paused;               /* virtio_dev_pause: queues not served */
 	unsigned inflight;         /* chains popped and not yet pushed */
 	struct virtio_pci_queue queues[];
 };
@@ -101,7 +102,7 @@ void virtio_pci_state_init(struct virtio_pci *vp);
 void virtio_pci_reset(struct virtio_pci *vp);
 
 /* Whether queue (q) is being served: DRIVER_OK, no NEEDS_RESET, no reset in
- * progress, enabled and not broken (lock held). */
+ * progress, not paused, enabled and not broken (lock held). */
 bool virtio_pci_queue_running(const struct virtio_pci *vp, const struct virtio_pci_queue *q);
 
 /* Wake queue (q)'s handler on the event loop, as a doorbell write does. */

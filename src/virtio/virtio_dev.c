@@ -64,3 +64,13 @@ void virtio_dev_config_changed(struct virtio_dev *dev)
 {
 	dev->ops->config_changed(dev);
 }
+
+int virtio_dev_pause(struct virtio_dev *dev)
+{
+	return dev->ops->pause(dev);
+}
+
+void virtio_dev_resume(struct virtio_dev *dev)
+{
+	dev->ops->resume(dev);
+}

@@ -2,8 +2,9 @@
  * as a device model uses it, over the PCI transport with the test device
  * of virtio_fake.h and the host-side driver of virtio_driver.h: creation
  * and its refusals, push without an interrupt until notify, configuration
- * changes (generation and interrupt). */
+ * changes (generation and interrupt), pause and resume. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -188,6 +189,125 @@ START_TEST(test_config_changed)
 }
 END_TEST
 
+struct pauser {
+	pthread_t t;
+	int ret;
+	bool done;
+};
+
+static void *pause_fn(void *arg)
+{
+	struct pauser *p = arg;
+
+	p->ret = virtio_dev_pause(fake.dev);
+	__atomic_store_n(&p->done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static bool paused_yet(struct pauser *p)
+{
+	return __atomic_load_n(&p->done, __ATOMIC_SEQ_CST);
+}
+
+/* Pause, from a thread that is not the loop's, returns only once every
+ * chain the device popped was pushed; those pushes reach the ring. */
+START_TEST(test_pause_waits_for_inflight)
+{
+	struct pauser p = { .done = false };
+	uint64_t w;
+
+	td_init(&d, F_V1, 1, 16);
+	fake.hold = true;
+	add_simple(0, &w);
+	add_simple(0, &w);
+	td_kick(&d, 0);
+	wait_held(2);
+	ck_assert_int_eq(pthread_create(&p.t, NULL, pause_fn, &p), 0);
+	td_sleep_ms(100);
+	ck_assert(!paused_yet(&p));
+	virtio_dev_lock(fake.dev);
+	virtio_dev_push(fake.dev, 0, fake.held[0].head, 0);
+	virtio_dev_notify(fake.dev, 0);
+	virtio_dev_unlock(fake.dev);
+	td_sleep_ms(50);
+	ck_assert(!paused_yet(&p));
+	virtio_dev_lock(fake.dev);
+	virtio_dev_push(fake.dev, 0, fake.held[1].head, 0);
+	virtio_dev_notify(fake.dev, 0);
+	virtio_dev_unlock(fake.dev);
+	pthread_join(p.t, NULL);
+	ck_assert(paused_yet(&p));
+	ck_assert_int_eq(p.ret, 0);
+	ck_assert_uint_eq(td_used_idx(&d, 0), 2);
+	ck_assert_uint_eq(td_irqs(1), 2); /* completions notify while paused too */
+	ck_assert_int_eq(virtio_dev_pause(fake.dev), -EALREADY);
+	virtio_dev_resume(fake.dev);
+}
+END_TEST
+
+/* While paused nothing is popped: kicks (and DRIVER_OK) leave the chains in
+ * the ring, queue_notify does not run, pop returns 0. Resume serves them. */
+START_TEST(test_kick_while_paused)
+{
+	unsigned before[2];
+	uint64_t w;
+	int r;
+
+	td_init(&d, F_V1, 2, 16);
+	ck_assert_int_eq(virtio_dev_pause(fake.dev), 0); /* nothing in flight: at once */
+	for (unsigned q = 0; q < 2; q++) {
+		before[q] = notifies(q);
+		add_simple(q, &w);
+		td_kick(&d, q);
+	}
+	td_sleep_ms(100);
+	for (unsigned q = 0; q < 2; q++) {
+		ck_assert_uint_eq(notifies(q), before[q]);
+		ck_assert_uint_eq(td_used_idx(&d, q), 0);
+	}
+	/* A device popping on its own (e.g. from a completion) gets nothing. */
+	virtio_dev_lock(fake.dev);
+	r = virtio_dev_pop(fake.dev, 0, &fake.chain);
+	virtio_dev_unlock(fake.dev);
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(virtio_dev_pause(fake.dev), -EALREADY);
+	virtio_dev_resume(fake.dev);
+	for (unsigned q = 0; q < 2; q++) {
+		ck_assert(td_wait_used(&d, q, 1));
+		ck_assert_uint_eq(td_irqs(q + 1), 1);
+	}
+	/* Resumed for good: a new kick is served as usual; a second resume
+	 * changes nothing. */
+	virtio_dev_resume(fake.dev);
+	add_simple(0, &w);
+	td_kick(&d, 0);
+	ck_assert(td_wait_used(&d, 0, 2));
+	ck_assert_uint_eq(td_status(&d) & S_NR, 0);
+}
+END_TEST
+
+/* A driver that finishes its setup while the device is paused: the queues
+ * start when the device resumes. */
+START_TEST(test_driver_ok_while_paused)
+{
+	uint64_t w;
+
+	td_set_status(&d, S_ACK);
+	td_set_status(&d, S_ACK | S_DRV);
+	td_driver_features(&d, F_V1);
+	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	td_queue_setup(&d, 0, 16);
+	add_simple(0, &w);
+	ck_assert_int_eq(virtio_dev_pause(fake.dev), 0);
+	td_set_status(&d, S_ACK | S_DRV | S_FOK | S_DOK);
+	td_sleep_ms(50);
+	ck_assert_uint_eq(notifies(0), 0);
+	ck_assert_uint_eq(td_used_idx(&d, 0), 0);
+	virtio_dev_resume(fake.dev);
+	ck_assert(td_wait_used(&d, 0, 1));
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("virtio_dev");
@@ -198,6 +318,9 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_create_refusals);
 	tcase_add_test(tc, test_push_then_notify);
 	tcase_add_test(tc, test_config_changed);
+	tcase_add_test(tc, test_pause_waits_for_inflight);
+	tcase_add_test(tc, test_kick_while_paused);
+	tcase_add_test(tc, test_driver_ok_while_paused);
 	suite_add_tcase(s, tc);
 	return s;
 }
