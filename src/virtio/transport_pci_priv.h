@@ -41,7 +41,9 @@ struct virtio_pci_queue {
  * guards the state below and is what device callbacks and completions run
  * under, on the event-loop thread too. Order: PCI device lock, cfg_lock,
  * lock. Nothing here takes the PCI device lock (pci_msix_notify takes
- * none), and nobody waits for the event loop while holding lock.
+ * none), and nobody waits for the event loop while holding lock: a reset
+ * or a pause waits for requests in flight on idle, which releases it. A
+ * pause takes no cfg_lock, so register accesses go on while it waits.
  */
 struct virtio_pci {
 	struct virtio_dev dev;     /* the device model's handle */
