@@ -1,6 +1,6 @@
 /* Block backends: raw image files served with io_uring. Device models
- * (virtio-blk) submit requests with iovecs and get completions by callback
- * on the event-loop thread. */
+ * (virtio-blk) submit requests with iovecs and get completions by callback,
+ * always on the event-loop thread. */
 #ifndef KVISOR_BLOCK_H
 #define KVISOR_BLOCK_H
 
@@ -35,7 +35,8 @@ struct block_req {
 	bool dsync;             /* WRITE: durable on completion (RWF_DSYNC) */
 	block_done_fn done;
 	void *opaque;           /* the device's */
-	struct block_req *next; /* the backend's: its queue while the ring is full */
+	struct block_req *next; /* the backend's: its queues until done() */
+	int refused_err;        /* the backend's: why block_submit refused it */
 };
 
 struct block_dev;
@@ -53,11 +54,12 @@ uint64_t block_size(const struct block_dev *b);
 uint32_t block_logical_block_size(const struct block_dev *b);
 bool block_readonly(const struct block_dev *b);
 
-/* Submit a request; its done() runs later on the event-loop thread (or
- * immediately with -errno when it cannot be queued). (req) and its iovecs
- * must stay valid until done(). Requests may complete in any order; none is
- * dropped: when queue_depth are in the kernel, later ones wait in order.
- * Thread-safe, also from done(). Immediate errors: -EINVAL when the range
+/* Submit a request; its done() runs later on the event-loop thread, never
+ * inside this call, also when the request is refused (so a caller may hold
+ * a lock its done() takes). (req) and its iovecs must stay valid until
+ * done(). Requests may complete in any order; none is dropped: when
+ * queue_depth are in the kernel, later ones wait in order. Thread-safe,
+ * also from done(). Refusals (done() with -errno): -EINVAL when the range
  * (offset + length, overflow checked) leaves the image, -EROFS for writes,
  * discards and write-zeroes on a read-only device, -EOPNOTSUPP for an
  * unknown op. FLUSH is a full fsync in both cache modes: the data of writes

@@ -13,10 +13,6 @@ struct guest_mem;
 #define VQ_MAX_SIZE      32768 /* virtio's limit for a split queue */
 #define VQ_MAX_CHAIN_BUFS 1024 /* buffers one chain may carry after indirect expansion */
 
-/* Feature bits the queue cares about (virtio 1.2, 6). */
-#define VQ_F_INDIRECT_DESC 28
-#define VQ_F_EVENT_IDX     29
-
 struct vq_buf {
 	void *hva;     /* host pointer; the whole [hva, hva+len) is guest RAM */
 	uint32_t len;
@@ -55,9 +51,10 @@ struct vq {
 
 /* Set up (vq) over guest RAM: (size) entries, descriptor table at (desc),
  * driver (avail) area at (avail), device (used) area at (used), with the
- * negotiated (features). Checks size (power of 2, <= VQ_MAX_SIZE), alignment
- * (16/2/4 bytes) and that each area lies in RAM. 0 or -EINVAL/-EFAULT; on
- * failure the queue is left broken. */
+ * negotiated (features) (of kvisor/virtio.h, VIRTIO_F_INDIRECT_DESC and
+ * VIRTIO_F_EVENT_IDX matter here). Checks size (power of 2, <=
+ * VQ_MAX_SIZE), alignment (16/2/4 bytes) and that each area lies in RAM.
+ * 0 or -EINVAL/-EFAULT; on failure the queue is left broken. */
 int vq_init(struct vq *vq, const struct guest_mem *mem, uint16_t size, uint64_t desc,
 	    uint64_t avail, uint64_t used, uint64_t features) __attribute__((warn_unused_result));
 

@@ -21,12 +21,18 @@
 
 /*
  * Threads and locks: b->lock covers the ring (liburing's SQ and CQ state is
- * not thread-safe), the counters and the overflow list. block_submit takes
- * it on the caller's thread (a vCPU or the loop thread) for one
- * io_uring_enter; the loop thread takes it to reap CQEs, then drops it
- * before calling done(), so done() may submit again. The kernel may post a
- * completion from task_work on the submitting thread (KVM_RUN then returns
+ * not thread-safe), the counters, the overflow list and the refused list.
+ * block_submit takes it on the caller's thread (a vCPU or the loop thread)
+ * for one io_uring_enter; the loop thread takes it to reap CQEs, then drops
+ * it before calling done(), so done() may submit again. The kernel may post
+ * a completion from task_work on the submitting thread (KVM_RUN then returns
  * EINTR, which vcpu.c retries; epoll_wait too); the eventfd brings it here.
+ *
+ * done() runs on the loop thread only, never inside block_submit: a request
+ * refused at submit time (range, read-only, unknown op) waits on the refused
+ * list and the ring's eventfd is poked, so the loop delivers it like any
+ * completion. A caller may therefore submit while holding a lock its done()
+ * takes, and no device needs to know whether it is already inside one.
  *
  * Overflow: at most (depth) requests are in the kernel at once, which keeps
  * the SQ from filling and the CQ (twice the SQ) from overflowing. Requests
@@ -63,6 +69,7 @@ struct block_dev {
 	unsigned plugged;        /* block_plug() nesting: submissions wait for unplug */
 	bool no_zero_range;      /* ZERO_RANGE gave EOPNOTSUPP: punch holes */
 	struct block_req *ovf_head, **ovf_tail;
+	struct block_req *refused; /* refused at submit, for the loop to complete (LIFO) */
 	struct log_ratelimit rl;
 };
 
@@ -190,10 +197,20 @@ static void block_drain_overflow(struct block_dev *b)
 	}
 }
 
+/* Wake the loop thread through the ring's eventfd (block_event). */
+static void block_poke(struct block_dev *b)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
+	if (write(b->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_ratelimited(&b->rl, LOG_WARN, "disk %s: eventfd: %s", b->path,
+				strerror(errno));
+}
+
 /* Hand prepared SQEs to the kernel. Called with the lock. */
 static void block_flush_sq(struct block_dev *b)
 {
-	uint64_t one = 1;
 	int ret;
 
 	if (!io_uring_sq_ready(&b->ring))
@@ -207,9 +224,7 @@ static void block_flush_sq(struct block_dev *b)
 	 * as in flight; poke the loop thread so it tries again. */
 	log_ratelimited(&b->rl, LOG_WARN, "disk %s: io_uring submit: %s", b->path,
 			strerror(-ret));
-	if (write(b->efd, &one, sizeof(one)) < 0)
-		log_ratelimited(&b->rl, LOG_WARN, "disk %s: eventfd: %s", b->path,
-				strerror(errno));
+	block_poke(b);
 }
 
 /* Validate (req) before it is queued: 0 or the -errno to complete it with. */
@@ -246,12 +261,17 @@ void block_submit(struct block_dev *b, struct block_req *req)
 {
 	int err = block_check(b, req);
 
-	if (err) {
-		req->done(req, err);
-		return;
-	}
 	pthread_mutex_lock(&b->lock);
 	b->pending++;
+	if (err) {
+		/* Completed by the loop, like every request (see the top). */
+		req->refused_err = err;
+		req->next = b->refused;
+		b->refused = req;
+		block_poke(b);
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
 	/* Always through the list, so requests enter the ring in order. */
 	req->next = NULL;
 	*b->ovf_tail = req;
@@ -313,6 +333,35 @@ static bool block_cqe(struct block_dev *b, const struct io_uring_cqe *cqe,
 	return true;
 }
 
+/* (n) done() calls returned: wake block_close when nothing is left. */
+static void block_retire(struct block_dev *b, unsigned n)
+{
+	pthread_mutex_lock(&b->lock);
+	b->pending -= n;
+	if (!b->pending)
+		pthread_cond_broadcast(&b->idle);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Complete the requests refused at submit time (loop thread). A done()
+ * that submits another bad request queues it for the next event. */
+static void block_complete_refused(struct block_dev *b)
+{
+	struct block_req *req, *next;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&b->lock);
+	req = b->refused;
+	b->refused = NULL;
+	pthread_mutex_unlock(&b->lock);
+	for (; req; req = next, n++) {
+		next = req->next; /* done() may reuse req */
+		req->done(req, req->refused_err);
+	}
+	if (n)
+		block_retire(b, n);
+}
+
 /* The ring's eventfd fired (loop thread): reap, refill, complete. */
 static void block_event(void *opaque, uint32_t events)
 {
@@ -326,6 +375,7 @@ static void block_event(void *opaque, uint32_t events)
 	if (read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_ratelimited(&b->rl, LOG_WARN, "disk %s: eventfd: %s", b->path,
 				strerror(errno));
+	block_complete_refused(b);
 	do {
 		n = 0;
 		pthread_mutex_lock(&b->lock);
@@ -341,13 +391,8 @@ static void block_event(void *opaque, uint32_t events)
 
 		for (unsigned i = 0; i < n; i++)
 			batch[i].req->done(batch[i].req, batch[i].res);
-		if (n) {
-			pthread_mutex_lock(&b->lock);
-			b->pending -= n;
-			if (!b->pending)
-				pthread_cond_broadcast(&b->idle);
-			pthread_mutex_unlock(&b->lock);
-		}
+		if (n)
+			block_retire(b, n);
 	} while (n == BLOCK_REAP_BATCH);
 }
 

@@ -1,5 +1,5 @@
-/* virtio-blk (virtio 1.2, 5.2) over the PCI transport, one function per
- * instance (--disk), backed by raw images through io_uring (src/backends/block.c).
+/* virtio-blk (virtio 1.2, 5.2), one device instance per --disk, backed by
+ * raw images through io_uring (src/backends/block.c).
  * Requests are parsed and submitted on the VM's event-loop thread and
  * completed there; a guest mistake becomes a status, never a crash. */
 #include <endian.h>
@@ -23,7 +23,6 @@
 #define VIRTIO_BLK_QUEUE_SIZE  256
 #define VIRTIO_BLK_SEG_MAX     128 /* data buffers per request */
 #define VIRTIO_BLK_RING_DEPTH  1024 /* io_uring entries at most */
-#define VIRTIO_BLK_CLASS       0x018000 /* mass storage, other */
 #define VIRTIO_BLK_SECTOR      512ULL
 #define VIRTIO_BLK_HDR_LEN     16
 #define VIRTIO_BLK_SEG_LEN     16 /* struct virtio_blk_discard_write_zeroes */
@@ -108,22 +107,18 @@ struct virtio_blk_queue {
 	bool starved;          /* stopped popping for want of a slot */
 };
 
-/* Everything below the transport lock (virtio_pci_lock), which every
+/* Everything below the device lock (virtio_dev_lock), which every
  * callback and completion holds; all of them run on the event-loop thread
  * except cfg_read and reset. */
 struct virtio_blk {
 	char name[CONFIG_ID_MAX]; /* the instance id */
-	struct virtio_pci *vp;
+	struct virtio_dev *vdev;
 	struct block_dev *bdev;
 	bool readonly;
 	uint64_t capacity;     /* 512-byte sectors */
 	uint8_t serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 	unsigned nr_queues;
-	/* The loop thread holds the transport lock and is draining a queue: a
-	 * completion delivered inside block_submit must not lock again. Only
-	 * that thread reads or writes it. */
-	bool processing;
 	struct log_ratelimit rl;
 	struct vq_chain chain; /* the chain being parsed */
 	struct virtio_blk_queue queues[];
@@ -131,29 +126,31 @@ struct virtio_blk {
 
 static void virtio_blk_process(struct virtio_blk *blk, unsigned qi);
 
-/* Finish (req) with (status) and hand its chain back. */
+/* Finish (req) with (status) and hand its chain back; the caller notifies
+ * the driver once it is done pushing. */
 static void virtio_blk_complete(struct virtio_blk *blk, struct virtio_blk_req *req,
 				uint8_t status, uint32_t written)
 {
 	struct virtio_blk_queue *q = &blk->queues[req->qi];
 
 	__atomic_store_n(req->status, status, __ATOMIC_RELAXED); /* ordered by vq_push */
-	virtio_pci_push(blk->vp, req->qi, req->head, written);
+	virtio_dev_push(blk->vdev, req->qi, req->head, written);
 	req->next_free = q->free;
 	q->free = req;
 }
 
-/* What a request handler returns when the request went to the backend
- * (and may even be complete already); otherwise it returns the status. */
+/* What a request handler returns when the request went to the backend;
+ * otherwise it returns the status. */
 #define VIRTIO_BLK_PENDING (-1)
 
-/* I/O completion (event-loop thread). */
+/* I/O completion: on the event-loop thread, never inside block_submit, so
+ * the device lock is not held here yet. */
 static void virtio_blk_done(struct block_req *breq, int64_t res)
 {
 	struct virtio_blk_req *req = (struct virtio_blk_req *)breq;
 	struct virtio_blk *blk = req->blk;
-	struct virtio_blk_queue *q = &blk->queues[req->qi];
-	bool nested = blk->processing;
+	unsigned qi = req->qi; /* req is free once completed */
+	struct virtio_blk_queue *q = &blk->queues[qi];
 	bool rw = breq->op == BLOCK_READ || breq->op == BLOCK_WRITE;
 	uint8_t status = VIRTIO_BLK_S_OK;
 
@@ -165,19 +162,17 @@ static void virtio_blk_done(struct block_req *breq, int64_t res)
 				breq->offset, res < 0 ? strerror((int)-res) : "short transfer");
 		status = VIRTIO_BLK_S_IOERR;
 	}
-	if (!nested)
-		virtio_pci_lock(blk->vp);
+	virtio_dev_lock(blk->vdev);
 	virtio_blk_complete(blk, req, status, status == VIRTIO_BLK_S_OK ? req->written : 1);
-	if (!nested && q->starved) {
+	if (q->starved) {
+		/* A slot is free again: take the chains left waiting. */
 		q->starved = false;
-		blk->processing = true;
 		block_plug(blk->bdev);
-		virtio_blk_process(blk, req->qi);
+		virtio_blk_process(blk, qi);
 		block_unplug(blk->bdev);
-		blk->processing = false;
 	}
-	if (!nested)
-		virtio_pci_unlock(blk->vp);
+	virtio_dev_notify(blk->vdev, qi);
+	virtio_dev_unlock(blk->vdev);
 }
 
 static int virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *req, enum block_op op,
@@ -189,9 +184,9 @@ static int virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *req,
 		/* Without VIRTIO_BLK_F_FLUSH the driver cannot flush, so the
 		 * device's cache must be write-through (virtio 1.2, 5.2.6.2). */
 		.dsync = op == BLOCK_WRITE &&
-			 !(virtio_pci_features(blk->vp) & (1ULL << VIRTIO_BLK_F_FLUSH)),
+			 !(virtio_dev_features(blk->vdev) & (1ULL << VIRTIO_BLK_F_FLUSH)),
 	};
-	block_submit(blk->bdev, &req->breq); /* may complete right here: req is gone */
+	block_submit(blk->bdev, &req->breq); /* completes later, on the loop */
 	return VIRTIO_BLK_PENDING;
 }
 
@@ -346,10 +341,10 @@ static void virtio_blk_handle(struct virtio_blk *blk, unsigned qi, struct virtio
 	if (!c->writable_len) {
 		/* No status byte (none writable, or it is readable): nothing can
 		 * tell the driver, so the device needs a reset (as QEMU does). */
-		virtio_pci_push(blk->vp, qi, req->head, 0);
+		virtio_dev_push(blk->vdev, qi, req->head, 0);
 		req->next_free = blk->queues[qi].free;
 		blk->queues[qi].free = req;
-		virtio_pci_needs_reset(blk->vp, "request without a status byte");
+		virtio_dev_needs_reset(blk->vdev, "request without a status byte");
 		return;
 	}
 	/* Writable buffers come last and are never empty: the status byte. */
@@ -362,7 +357,7 @@ static void virtio_blk_handle(struct virtio_blk *blk, unsigned qi, struct virtio
 }
 
 /* Start every chain available on queue (qi) while slots last (transport
- * lock held, processing set). */
+ * lock held). */
 static void virtio_blk_process(struct virtio_blk *blk, unsigned qi)
 {
 	struct virtio_blk_queue *q = &blk->queues[qi];
@@ -376,7 +371,7 @@ static void virtio_blk_process(struct virtio_blk *blk, unsigned qi)
 			q->starved = true;
 			return;
 		}
-		if (virtio_pci_pop(blk->vp, qi, &blk->chain) <= 0)
+		if (virtio_dev_pop(blk->vdev, qi, &blk->chain) <= 0)
 			return;
 		q->free = req->next_free;
 		virtio_blk_handle(blk, qi, req, &blk->chain);
@@ -391,12 +386,12 @@ static void virtio_blk_queue_notify(void *opaque, unsigned qi)
 
 	if (qi >= blk->nr_queues)
 		return;
-	blk->processing = true;
 	/* One io_uring_enter for everything this pass starts. */
 	block_plug(blk->bdev);
 	virtio_blk_process(blk, qi);
 	block_unplug(blk->bdev);
-	blk->processing = false;
+	/* One interrupt for what the pass completed at once (GET_ID, errors). */
+	virtio_dev_notify(blk->vdev, qi);
 }
 
 static void virtio_blk_cfg_read(void *opaque, uint32_t off, void *data, uint32_t len)
@@ -454,7 +449,7 @@ static void virtio_blk_build_config(struct virtio_blk *blk)
 
 static void virtio_blk_free(struct virtio_blk *blk)
 {
-	virtio_pci_destroy(blk->vp); /* waits for requests in flight */
+	virtio_dev_destroy(blk->vdev); /* waits for requests in flight */
 	if (blk->bdev)
 		block_close(blk->bdev);
 	for (unsigned i = 0; i < blk->nr_queues; i++)
@@ -474,9 +469,9 @@ static int virtio_blk_create(struct vm *vm, const struct config_device *inst, vo
 		.readonly = disk->readonly,
 		.cache = disk->cache == BLOCK_CACHE_NONE ? BLOCK_CACHE_NONE : BLOCK_CACHE_WRITEBACK,
 	};
-	struct virtio_pci_config pcfg = {
+	struct virtio_dev_config vcfg = {
+		.transport = VIRTIO_TRANSPORT_PCI,
 		.device_id = VIRTIO_ID_BLOCK,
-		.class_code = VIRTIO_BLK_CLASS,
 		.queue_size = VIRTIO_BLK_QUEUE_SIZE,
 		.cfg_size = sizeof(struct virtio_blk_config),
 	};
@@ -508,15 +503,15 @@ static int virtio_blk_create(struct vm *vm, const struct config_device *inst, vo
 		goto err;
 	blk->capacity = block_size(blk->bdev) / VIRTIO_BLK_SECTOR;
 	virtio_blk_build_config(blk);
-	pcfg.name = blk->name;
-	pcfg.nr_queues = nq;
-	pcfg.features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
+	vcfg.name = blk->name;
+	vcfg.nr_queues = nq;
+	vcfg.features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
 			1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_MQ;
 	if (disk->readonly)
-		pcfg.features |= 1ULL << VIRTIO_BLK_F_RO;
+		vcfg.features |= 1ULL << VIRTIO_BLK_F_RO;
 	else
-		pcfg.features |= 1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
-	ret = virtio_pci_create(&blk->vp, vm, vm->io, &pcfg, &virtio_blk_ops, blk);
+		vcfg.features |= 1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	ret = virtio_dev_create(&blk->vdev, vm, vm->io, &vcfg, &virtio_blk_ops, blk);
 	if (ret)
 		goto err;
 	log_debug("%s: %s, %" PRIu64 " sectors%s, %u queue(s)", blk->name, disk->path,

@@ -47,19 +47,19 @@ void virtio_pci_set_ioeventfd_fn(virtio_pci_ioeventfd_fn fn)
 	virtio_pci_ioeventfd = fn ? fn : virtio_pci_kvm_ioeventfd;
 }
 
-void virtio_pci_lock(struct virtio_pci *vp)
+static void virtio_pci_lock(struct virtio_dev *dev)
 {
-	pthread_mutex_lock(&vp->lock);
+	pthread_mutex_lock(&virtio_pci_of(dev)->lock);
 }
 
-void virtio_pci_unlock(struct virtio_pci *vp)
+static void virtio_pci_unlock(struct virtio_dev *dev)
 {
-	pthread_mutex_unlock(&vp->lock);
+	pthread_mutex_unlock(&virtio_pci_of(dev)->lock);
 }
 
-struct pci_device *virtio_pci_device(struct virtio_pci *vp)
+static void virtio_pci_dev_needs_reset(struct virtio_dev *dev, const char *why)
 {
-	return &vp->pci;
+	virtio_pci_needs_reset(virtio_pci_of(dev), why);
 }
 
 void virtio_pci_kick(struct virtio_pci_queue *q)
@@ -72,7 +72,8 @@ void virtio_pci_kick(struct virtio_pci_queue *q)
 				q->vp->cfg.name, q->idx, strerror(errno));
 }
 
-/* A doorbell rang (event-loop thread). */
+/* A doorbell rang (event-loop thread). While paused the kick is only
+ * consumed: the chains stay in the ring and resume looks again. */
 static void virtio_pci_doorbell(void *opaque, uint32_t events)
 {
 	struct virtio_pci_queue *q = opaque;
@@ -88,6 +89,40 @@ static void virtio_pci_doorbell(void *opaque, uint32_t events)
 		 * when it finds the ring empty. */
 		vq_enable_notify(&q->vq, false);
 		vp->ops->queue_notify(vp->opaque, q->idx);
+	}
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static int virtio_pci_pause(struct virtio_dev *dev)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
+	pthread_mutex_lock(&vp->lock);
+	if (vp->paused) {
+		pthread_mutex_unlock(&vp->lock);
+		return -EALREADY;
+	}
+	/* From here nothing pops (virtio_pci_queue_running); what is in
+	 * flight completes on the loop, whose push wakes us. */
+	vp->paused = true;
+	while (vp->inflight)
+		pthread_cond_wait(&vp->idle, &vp->lock);
+	pthread_mutex_unlock(&vp->lock);
+	return 0;
+}
+
+static void virtio_pci_resume(struct virtio_dev *dev)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
+	pthread_mutex_lock(&vp->lock);
+	if (vp->paused) {
+		vp->paused = false;
+		/* Kicks consumed while paused, and chains a starved device left
+		 * in the ring, get one look on the loop. */
+		for (unsigned i = 0; i < vp->cfg.nr_queues; i++)
+			if (virtio_pci_queue_running(vp, &vp->queues[i]))
+				virtio_pci_kick(&vp->queues[i]);
 	}
 	pthread_mutex_unlock(&vp->lock);
 }
@@ -173,7 +208,7 @@ static bool virtio_pci_touches_data(const struct virtio_pci *vp, uint32_t reg, u
 
 static void virtio_pci_cfg_read(struct pci_device *dev, uint32_t reg, uint32_t len)
 {
-	struct virtio_pci *vp = (struct virtio_pci *)dev;
+	struct virtio_pci *vp = virtio_pci_of_pci(dev);
 	uint32_t off, n, v = 0;
 
 	if (!virtio_pci_touches_data(vp, reg, len) || !virtio_pci_cfg_window(vp, &off, &n))
@@ -184,7 +219,7 @@ static void virtio_pci_cfg_read(struct pci_device *dev, uint32_t reg, uint32_t l
 
 static void virtio_pci_cfg_write(struct pci_device *dev, uint32_t reg, uint32_t len)
 {
-	struct virtio_pci *vp = (struct virtio_pci *)dev;
+	struct virtio_pci *vp = virtio_pci_of_pci(dev);
 	uint32_t off, n, v;
 
 	if (!virtio_pci_touches_data(vp, reg, len) || !virtio_pci_cfg_window(vp, &off, &n))
@@ -196,7 +231,7 @@ static void virtio_pci_cfg_write(struct pci_device *dev, uint32_t reg, uint32_t 
 /* Doorbells follow BAR 0: unbound from where it was, bound where it is. */
 static void virtio_pci_bar_mapped(struct pci_device *dev, unsigned idx, bool mapped, uint64_t addr)
 {
-	struct virtio_pci *vp = (struct virtio_pci *)dev;
+	struct virtio_pci *vp = virtio_pci_of_pci(dev);
 	int ret;
 
 	if (idx != VIRTIO_PCI_BAR)
@@ -279,7 +314,7 @@ static int virtio_pci_add_caps(struct virtio_pci *vp)
 	return 0;
 }
 
-static bool virtio_pci_config_ok(const struct virtio_pci_config *cfg)
+static bool virtio_pci_config_ok(const struct virtio_dev_config *cfg)
 {
 	return cfg->name && cfg->nr_queues >= 1 && cfg->nr_queues <= VIRTIO_PCI_MAX_QUEUES &&
 	       cfg->queue_size && !(cfg->queue_size & (cfg->queue_size - 1)) &&
@@ -322,15 +357,42 @@ static void virtio_pci_free(struct virtio_pci *vp)
 	free(vp);
 }
 
-int virtio_pci_create(struct virtio_pci **out, struct vm *vm, struct evloop *loop,
-		      const struct virtio_pci_config *cfg, const struct virtio_ops *ops, void *opaque)
+/* The PCI class a driver-less guest sees (lspci); drivers match on IDs. */
+static uint32_t virtio_pci_class(uint16_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_BLOCK:
+		return VIRTIO_PCI_CLASS_BLOCK;
+	default:
+		return VIRTIO_PCI_CLASS_OTHER;
+	}
+}
+
+static void virtio_pci_destroy(struct virtio_dev *dev);
+
+static const struct virtio_transport_ops virtio_pci_transport_ops = {
+	.destroy = virtio_pci_destroy,
+	.lock = virtio_pci_lock,
+	.unlock = virtio_pci_unlock,
+	.pop = virtio_pci_pop,
+	.push = virtio_pci_push,
+	.notify = virtio_pci_notify,
+	.needs_reset = virtio_pci_dev_needs_reset,
+	.features = virtio_pci_features,
+	.config_changed = virtio_pci_config_changed,
+	.pause = virtio_pci_pause,
+	.resume = virtio_pci_resume,
+};
+
+int virtio_pci_create(struct virtio_dev **out, struct vm *vm, struct evloop *loop,
+		      const struct virtio_dev_config *cfg, const struct virtio_ops *ops, void *opaque)
 {
 	const struct pci_device_info info = {
 		.vendor_id = VIRTIO_PCI_VENDOR_ID,
 		.device_id = (uint16_t)(VIRTIO_PCI_DEVICE_ID_BASE + cfg->device_id),
 		.subsys_vendor_id = VIRTIO_PCI_VENDOR_ID,
 		.subsys_id = cfg->device_id,
-		.class_code = cfg->class_code,
+		.class_code = virtio_pci_class(cfg->device_id),
 		.revision = VIRTIO_PCI_REVISION,
 	};
 	struct virtio_pci *vp;
@@ -343,6 +405,7 @@ int virtio_pci_create(struct virtio_pci **out, struct vm *vm, struct evloop *loo
 	vp = calloc(1, sizeof(*vp) + cfg->nr_queues * sizeof(vp->queues[0]));
 	if (!vp)
 		return -ENOMEM;
+	vp->dev.ops = &virtio_pci_transport_ops;
 	vp->vm = vm;
 	vp->loop = loop;
 	vp->ops = ops;
@@ -387,14 +450,14 @@ int virtio_pci_create(struct virtio_pci **out, struct vm *vm, struct evloop *loo
 		virtio_pci_free(vp);
 		return ret;
 	}
-	*out = vp;
+	*out = &vp->dev;
 	return 0;
 }
 
-void virtio_pci_destroy(struct virtio_pci *vp)
+static void virtio_pci_destroy(struct virtio_dev *dev)
 {
-	if (!vp)
-		return;
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
 	pthread_mutex_lock(&vp->cfg_lock);
 	pthread_mutex_lock(&vp->lock);
 	virtio_pci_reset(vp);

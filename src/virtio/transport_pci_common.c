@@ -69,7 +69,7 @@ bool virtio_pci_queue_running(const struct virtio_pci *vp, const struct virtio_p
 {
 	return (vp->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) ==
 		       VIRTIO_STATUS_DRIVER_OK &&
-	       !vp->resetting && q->enabled && !q->vq.broken;
+	       !vp->resetting && !vp->paused && q->enabled && !q->vq.broken;
 }
 
 void virtio_pci_state_init(struct virtio_pci *vp)
@@ -80,12 +80,14 @@ void virtio_pci_state_init(struct virtio_pci *vp)
 	vp->queue_select = 0;
 	vp->status = 0;
 	vp->isr = 0;
+	vp->config_pending = false;
 	for (unsigned i = 0; i < vp->cfg.nr_queues; i++) {
 		struct virtio_pci_queue *q = &vp->queues[i];
 
 		q->size = vp->cfg.queue_size;
 		q->msix_vector = VIRTIO_PCI_NO_VECTOR;
 		q->enabled = false;
+		q->pushed = false;
 		q->desc = q->avail = q->used = 0;
 		memset(&q->vq, 0, sizeof(q->vq));
 	}
@@ -120,7 +122,7 @@ static void virtio_pci_common_image(struct virtio_pci *vp, uint8_t img[VIRTIO_PC
 	put16(img + VIRTIO_PCI_COMMON_MSIX, vp->config_vector);
 	put16(img + VIRTIO_PCI_COMMON_NUMQ, (uint16_t)vp->cfg.nr_queues);
 	img[VIRTIO_PCI_COMMON_STATUS] = vp->status;
-	img[VIRTIO_PCI_COMMON_CFGGEN] = 0; /* the device configuration never changes */
+	img[VIRTIO_PCI_COMMON_CFGGEN] = vp->config_generation;
 	put16(img + VIRTIO_PCI_COMMON_Q_SELECT, sel);
 	if (sel < vp->cfg.nr_queues) {
 		const struct virtio_pci_queue *q = &vp->queues[sel];
@@ -194,6 +196,10 @@ static void virtio_pci_set_status(struct virtio_pci *vp, uint8_t v)
 		return;
 	}
 	vp->status = v;
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && vp->config_pending) {
+		vp->config_pending = false;
+		virtio_pci_irq(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
+	}
 	if (added & VIRTIO_STATUS_DRIVER_OK) {
 		/* Chains made available before DRIVER_OK are served now. */
 		for (unsigned i = 0; i < vp->cfg.nr_queues; i++)
@@ -379,8 +385,9 @@ void virtio_pci_common_write(struct virtio_pci *vp, uint32_t off, const void *da
 	pthread_mutex_unlock(&vp->lock);
 }
 
-int virtio_pci_pop(struct virtio_pci *vp, unsigned qi, struct vq_chain *chain)
+int virtio_pci_pop(struct virtio_dev *dev, unsigned qi, struct vq_chain *chain)
 {
+	struct virtio_pci *vp = virtio_pci_of(dev);
 	struct virtio_pci_queue *q;
 	int ret;
 
@@ -404,29 +411,56 @@ int virtio_pci_pop(struct virtio_pci *vp, unsigned qi, struct vq_chain *chain)
 	}
 }
 
-void virtio_pci_push(struct virtio_pci *vp, unsigned qi, uint16_t head, uint32_t written)
+void virtio_pci_push(struct virtio_dev *dev, unsigned qi, uint16_t head, uint32_t written)
 {
-	struct virtio_pci_queue *q;
+	struct virtio_pci *vp = virtio_pci_of(dev);
 
 	if (qi >= vp->cfg.nr_queues || !vp->inflight) {
 		log_err("%s: push of chain %u on queue %u with nothing in flight", vp->cfg.name,
 			head, qi);
 		return;
 	}
-	q = &vp->queues[qi];
 	vp->inflight--;
-	if (vp->resetting) {
-		if (!vp->inflight)
-			pthread_cond_broadcast(&vp->idle);
+	if (!vp->inflight && (vp->resetting || vp->paused))
+		pthread_cond_broadcast(&vp->idle);
+	if (vp->resetting)
 		return;
-	}
 	/* Pushed even after NEEDS_RESET: the rings stay valid until the reset. */
-	vq_push(&q->vq, head, written);
+	vq_push(&vp->queues[qi].vq, head, written);
+	vp->queues[qi].pushed = true;
+}
+
+void virtio_pci_notify(struct virtio_dev *dev, unsigned qi)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+	struct virtio_pci_queue *q;
+
+	/* A queue that is not set up has no rings to look at (a reset may
+	 * have come between the push and this call). */
+	if (qi >= vp->cfg.nr_queues || vp->resetting || !vp->queues[qi].enabled)
+		return;
+	q = &vp->queues[qi];
+	if (!q->pushed)
+		return; /* nothing new for the driver */
+	q->pushed = false;
 	if (vq_should_notify(&q->vq))
 		virtio_pci_irq(vp, q->msix_vector, VIRTIO_PCI_ISR_QUEUE);
 }
 
-uint64_t virtio_pci_features(const struct virtio_pci *vp)
+uint64_t virtio_pci_features(const struct virtio_dev *dev)
 {
-	return vp->features;
+	return virtio_pci_of(dev)->features;
+}
+
+void virtio_pci_config_changed(struct virtio_dev *dev)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
+	vp->config_generation++;
+	/* Before DRIVER_OK the driver may still be probing and read the new
+	 * configuration anyway; it hears of the change when it is ready. */
+	if (vp->status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_pci_irq(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
+	else
+		vp->config_pending = true;
 }

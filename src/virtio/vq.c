@@ -9,6 +9,7 @@
 
 #include "kvisor/log.h"
 #include "kvisor/mem.h"
+#include "kvisor/virtio.h"
 #include "kvisor/vq.h"
 
 /* Guest-visible layouts, little-endian (virtio 1.2, 2.7.5-2.7.8). */
@@ -108,8 +109,8 @@ int vq_init(struct vq *vq, const struct guest_mem *mem, uint16_t size, uint64_t 
 	vq->desc = d;
 	vq->avail = a;
 	vq->used = u;
-	vq->indirect = features & (1ULL << VQ_F_INDIRECT_DESC);
-	vq->event_idx = features & (1ULL << VQ_F_EVENT_IDX);
+	vq->indirect = features & (1ULL << VIRTIO_F_INDIRECT_DESC);
+	vq->event_idx = features & (1ULL << VIRTIO_F_EVENT_IDX);
 	vq->broken = false;
 	vq->broken_err = 0;
 	return 0;

@@ -1,6 +1,7 @@
 /* Unit tests of the raw-image block backend: sizes, I/O round trips, hole
- * punching, read-only and range refusals, image locks, the overflow queue,
- * O_DIRECT, close with requests in flight, durability across kill -9. */
+ * punching, read-only and range refusals (completed on the loop), image
+ * locks, the overflow queue, O_DIRECT, close with requests in flight,
+ * durability across kill -9. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -328,7 +329,6 @@ START_TEST(test_out_of_range)
 	struct iovec huge[2] = { { buf, SIZE_MAX / 2 + 1 }, { buf, SIZE_MAX / 2 + 1 } };
 	char path[PATH_MAX];
 	struct block_dev *b;
-	struct treq t;
 
 	make_image(path, sizeof(path), tmpdir, MiB);
 	ck_assert_int_eq(open_image(&b, loop, path, false, BLOCK_CACHE_WRITEBACK, 8), 0);
@@ -345,12 +345,78 @@ START_TEST(test_out_of_range)
 	ck_assert_int_eq(run(b, BLOCK_READ, 0, 0, huge, 2), -EINVAL);
 	ck_assert_int_eq(run(b, BLOCK_READ, 0, 0, huge, IOV_MAX + 1), -EINVAL);
 	ck_assert_int_eq(run(b, (enum block_op)99, 0, 0, NULL, 0), -EOPNOTSUPP);
-	/* Refusals complete at once, on the submitting thread. */
-	treq_init(&t, BLOCK_WRITE, MiB, 0, huge, 1);
-	block_submit(b, &t.req);
-	ck_assert(t.completed);
-	ck_assert_int_eq(t.res, -EINVAL);
 	block_close(b);
+	evloop_destroy(loop);
+}
+END_TEST
+
+/* Refusals complete like every request: on the loop thread, after
+ * block_submit returned, so the submitter may hold a lock done() takes; a
+ * refusal submitted from done() is not completed inside that done(). */
+static pthread_mutex_t refuse_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct refusal {
+	struct treq t;
+	struct block_dev *b;
+	struct iovec iov;
+	unsigned left;       /* refusals still to submit from done() */
+	unsigned depth, max_depth;
+	uint8_t buf[512];
+};
+
+static void refusal_done(struct block_req *req, int64_t res)
+{
+	struct refusal *r = (struct refusal *)req;
+
+	pthread_mutex_lock(&refuse_lock); /* the submitter held it during block_submit */
+	r->depth++;
+	if (r->depth > r->max_depth)
+		r->max_depth = r->depth;
+	if (r->left) {
+		r->left--;
+		block_submit(r->b, req); /* refused again: completes later */
+		r->depth--;
+		pthread_mutex_unlock(&refuse_lock);
+		return;
+	}
+	r->depth--;
+	pthread_mutex_unlock(&refuse_lock);
+	treq_done(req, res);
+}
+
+START_TEST(test_refusal_on_loop)
+{
+	struct evloop *loop = new_loop();
+	char path[PATH_MAX], me[16];
+	struct refusal r = { .left = 3 };
+
+	make_image(path, sizeof(path), tmpdir, MiB);
+	ck_assert_int_eq(open_image(&r.b, loop, path, false, BLOCK_CACHE_WRITEBACK, 8), 0);
+	r.iov = (struct iovec){ r.buf, sizeof(r.buf) };
+	treq_init(&r.t, BLOCK_WRITE, MiB, 0, &r.iov, 1); /* past the end: -EINVAL */
+	r.t.req.done = refusal_done;
+	pthread_mutex_lock(&refuse_lock);
+	block_submit(r.b, &r.t.req);
+	/* Inline, done() would have deadlocked on refuse_lock; on the loop it
+	 * is waiting for it now. */
+	usleep(50 * 1000);
+	ck_assert(!__atomic_load_n(&r.t.completed, __ATOMIC_SEQ_CST));
+	pthread_mutex_unlock(&refuse_lock);
+	treq_wait(&r.t);
+	ck_assert_int_eq(r.t.res, -EINVAL);
+	ck_assert_uint_eq(r.left, 0);
+	ck_assert_uint_eq(r.max_depth, 1); /* never nested in another done() */
+	ck_assert_str_eq(r.t.thread, "blk-test");
+	pthread_getname_np(pthread_self(), me, sizeof(me));
+	ck_assert_str_ne(r.t.thread, me);
+	/* block_close waits for refusals like any request. */
+	treq_init(&r.t, BLOCK_DISCARD, MiB, 512, NULL, 0);
+	r.left = 0;
+	r.t.req.done = refusal_done;
+	block_submit(r.b, &r.t.req);
+	block_close(r.b);
+	ck_assert(r.t.completed);
+	ck_assert_int_eq(r.t.res, -EINVAL);
 	evloop_destroy(loop);
 }
 END_TEST
@@ -895,6 +961,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_write_zeroes_fallback);
 	tcase_add_test(tc, test_readonly);
 	tcase_add_test(tc, test_out_of_range);
+	tcase_add_test(tc, test_refusal_on_loop);
 	tcase_add_test(tc, test_lock_exclusive);
 	tcase_add_test(tc, test_lock_shared);
 	tcase_add_test(tc, test_many_overflow);

@@ -3,153 +3,19 @@
  * negotiation, the status state machine, queue configuration locked after
  * DRIVER_OK, reset, doorbells (MMIO and ioeventfd), the PCI configuration
  * access capability, interrupts. The device behind it is a minimal
- * test device (below). */
+ * test device (virtio_fake.h). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "kvisor/log.h"
-#include "kvisor/vq.h"
-#include "virtio_driver.h"
-
-#define FAKE_ID     30 /* an unassigned virtio device ID */
-#define FAKE_QUEUES 3
-#define FAKE_QSIZE  64
-#define FAKE_FEAT   (1ULL << 0 | 1ULL << 5)
-#define FAKE_CFG_SIZE 16
-
-#define S_ACK  VIRTIO_STATUS_ACKNOWLEDGE
-#define S_DRV  VIRTIO_STATUS_DRIVER
-#define S_FOK  VIRTIO_STATUS_FEATURES_OK
-#define S_DOK  VIRTIO_STATUS_DRIVER_OK
-#define S_NR   VIRTIO_STATUS_NEEDS_RESET
-#define F_V1   (1ULL << VIRTIO_F_VERSION_1)
-
-/* The test device: pushes every chain at once (writing its writable bytes
- * with 0xab), or holds them when asked to. */
-static struct fake {
-	struct virtio_pci *vp;
-	uint8_t cfg[FAKE_CFG_SIZE];
-	unsigned notifies[FAKE_QUEUES];
-	unsigned resets;
-	bool hold;
-	unsigned nheld;
-	struct {
-		unsigned q;
-		uint16_t head;
-	} held[64];
-	int last_pop;
-	struct vq_chain chain;
-} fake;
-
-static void fake_cfg_read(void *opaque, uint32_t off, void *data, uint32_t len)
-{
-	ck_assert_uint_le(off + len, FAKE_CFG_SIZE);
-	memcpy(data, fake.cfg + off, len);
-}
-
-static void fake_cfg_write(void *opaque, uint32_t off, const void *data, uint32_t len)
-{
-	memcpy(fake.cfg + off, data, len);
-}
-
-static void fake_queue_notify(void *opaque, unsigned q)
-{
-	int r;
-
-	__atomic_add_fetch(&fake.notifies[q], 1, __ATOMIC_SEQ_CST);
-	while ((r = virtio_pci_pop(fake.vp, q, &fake.chain)) > 0) {
-		uint8_t fill[64];
-
-		if (fake.hold) {
-			ck_assert_uint_lt(fake.nheld, 64);
-			fake.held[fake.nheld].q = q;
-			fake.held[fake.nheld++].head = fake.chain.head;
-			continue;
-		}
-		memset(fill, 0xab, sizeof(fill));
-		vq_chain_write(&fake.chain, 0, fill,
-			       fake.chain.writable_len < 64 ? fake.chain.writable_len : 64);
-		virtio_pci_push(fake.vp, q, fake.chain.head, (uint32_t)fake.chain.writable_len);
-	}
-	__atomic_store_n(&fake.last_pop, r, __ATOMIC_SEQ_CST);
-}
-
-static void fake_reset(void *opaque)
-{
-	fake.resets++;
-	fake.nheld = 0;
-}
-
-static const struct virtio_ops fake_ops = {
-	.cfg_read = fake_cfg_read,
-	.cfg_write = fake_cfg_write,
-	.queue_notify = fake_queue_notify,
-	.reset = fake_reset,
-};
-
-static struct td_dev d;
-
-static void setup(void)
-{
-	const struct virtio_pci_config cfg = {
-		.name = "virtio-test0",
-		.device_id = FAKE_ID,
-		.class_code = 0xff0000,
-		.features = FAKE_FEAT,
-		.nr_queues = FAKE_QUEUES,
-		.queue_size = FAKE_QSIZE,
-		.cfg_size = FAKE_CFG_SIZE,
-	};
-
-	log_threshold = LOG_ERR; /* violations are logged as warnings */
-	memset(&fake, 0, sizeof(fake));
-	for (unsigned i = 0; i < FAKE_CFG_SIZE; i++)
-		fake.cfg[i] = (uint8_t)(0x10 + i);
-	memset(&td_cfg, 0, sizeof(td_cfg));
-	td_cfg.cpus = 1;
-	td_vm_setup();
-	ck_assert_int_eq(virtio_pci_create(&fake.vp, &td_vm, td_vm.io, &cfg, &fake_ops, NULL), 0);
-	td_probe(&d, VIRTIO_PCI_DEVICE_ID_BASE + FAKE_ID, 0);
-}
-
-static void teardown(void)
-{
-	virtio_pci_destroy(fake.vp);
-	td_vm_teardown();
-}
-
-static unsigned notifies(unsigned q)
-{
-	return __atomic_load_n(&fake.notifies[q], __ATOMIC_SEQ_CST);
-}
-
-/* Wait until queue (q) was served (n) times in total. */
-static bool wait_notifies(unsigned q, unsigned n)
-{
-	for (unsigned t = 0; t < TD_TIMEOUT_MS; t++) {
-		if (notifies(q) >= n)
-			return true;
-		td_sleep_ms(1);
-	}
-	return false;
-}
+#include "virtio_fake.h"
 
 static void expect_needs_reset(void)
 {
 	ck_assert(td_status(&d) & S_NR);
 	ck_assert_uint_eq(td_mmio_read(d.isr, 1) & VIRTIO_PCI_ISR_CONFIG, VIRTIO_PCI_ISR_CONFIG);
-}
-
-/* A chain of one readable and one writable buffer on queue (q). */
-static uint16_t add_simple(unsigned q, uint64_t *wbuf)
-{
-	struct td_buf b[2] = { { td_alloc(32), 32, false }, { td_alloc(64), 64, true } };
-
-	*wbuf = b[1].gpa;
-	return td_add(&d, q, b, 2);
 }
 
 START_TEST(test_identity)
@@ -204,9 +70,9 @@ START_TEST(test_features)
 	ck_assert_uint_eq(td_common_read(&d, VIRTIO_PCI_COMMON_GF, 4), 1);
 	td_set_status(&d, S_ACK | S_DRV | S_FOK);
 	ck_assert_uint_eq(td_status(&d), S_ACK | S_DRV | S_FOK);
-	virtio_pci_lock(fake.vp);
-	ck_assert_uint_eq(virtio_pci_features(fake.vp), F_V1 | 1ULL << 5);
-	virtio_pci_unlock(fake.vp);
+	virtio_dev_lock(fake.dev);
+	ck_assert_uint_eq(virtio_dev_features(fake.dev), F_V1 | 1ULL << 5);
+	virtio_dev_unlock(fake.dev);
 }
 END_TEST
 
@@ -240,9 +106,9 @@ START_TEST(test_features_locked)
 	td_common_write(&d, VIRTIO_PCI_COMMON_GF, 4, 1);
 	expect_needs_reset();
 	ck_assert_uint_eq(td_common_read(&d, VIRTIO_PCI_COMMON_GF, 4), 0);
-	virtio_pci_lock(fake.vp);
-	ck_assert_uint_eq(virtio_pci_features(fake.vp), F_V1);
-	virtio_pci_unlock(fake.vp);
+	virtio_dev_lock(fake.dev);
+	ck_assert_uint_eq(virtio_dev_features(fake.dev), F_V1);
+	virtio_dev_unlock(fake.dev);
 }
 END_TEST
 
@@ -497,21 +363,21 @@ START_TEST(test_reset_waits_for_inflight)
 	for (unsigned t = 0, n = 0; n < 2; t++) {
 		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
 		td_sleep_ms(1);
-		virtio_pci_lock(fake.vp);
+		virtio_dev_lock(fake.dev);
 		n = fake.nheld;
-		virtio_pci_unlock(fake.vp);
+		virtio_dev_unlock(fake.dev);
 	}
 	ck_assert_int_eq(pthread_create(&r.t, NULL, reset_fn, &r), 0);
 	td_sleep_ms(100);
 	ck_assert(!__atomic_load_n(&r.done, __ATOMIC_SEQ_CST));
-	virtio_pci_lock(fake.vp);
-	virtio_pci_push(fake.vp, 0, fake.held[0].head, 1);
-	virtio_pci_unlock(fake.vp);
+	virtio_dev_lock(fake.dev);
+	virtio_dev_push(fake.dev, 0, fake.held[0].head, 1);
+	virtio_dev_unlock(fake.dev);
 	td_sleep_ms(50);
 	ck_assert(!__atomic_load_n(&r.done, __ATOMIC_SEQ_CST));
-	virtio_pci_lock(fake.vp);
-	virtio_pci_push(fake.vp, 0, fake.held[1].head, 1);
-	virtio_pci_unlock(fake.vp);
+	virtio_dev_lock(fake.dev);
+	virtio_dev_push(fake.dev, 0, fake.held[1].head, 1);
+	virtio_dev_unlock(fake.dev);
 	pthread_join(r.t, NULL);
 	ck_assert(r.done);
 	ck_assert_uint_eq(td_used_idx(&d, 0), 0);

@@ -8,6 +8,7 @@
 
 #include "kvisor/log.h"
 #include "kvisor/mem.h"
+#include "kvisor/virtio.h"
 #include "kvisor/vq.h"
 
 #define RAM       (16ULL << 20)
@@ -21,8 +22,8 @@
 #define F_NEXT     1
 #define F_WRITE    2
 #define F_INDIRECT 4
-#define FEAT_IND   (1ULL << VQ_F_INDIRECT_DESC)
-#define FEAT_EVT   (1ULL << VQ_F_EVENT_IDX)
+#define FEAT_IND   (1ULL << VIRTIO_F_INDIRECT_DESC)
+#define FEAT_EVT   (1ULL << VIRTIO_F_EVENT_IDX)
 
 struct t_desc {
 	uint64_t addr;

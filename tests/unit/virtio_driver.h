@@ -22,6 +22,7 @@
 #include "kvisor/mem.h"
 #include "kvisor/pci.h"
 #include "kvisor/virtio.h"
+#include "kvisor/virtio_pci.h"
 #include "kvisor/vm.h"
 
 #define TD_RAM        (64ULL << 20)
