@@ -24,8 +24,16 @@ struct device_type {
 	/* Create instance (inst) on (vm): claim bus ranges, set *state (each
 	 * instance has its own). 0 or -errno; errors name inst->id. */
 	int (*create)(struct vm *vm, const struct config_device *inst, void **state);
-	/* Release what create() did; NULL when there is nothing to release. */
+	/* Release what create() did; NULL when there is nothing to release.
+	 * Also called on a paused device (a VM stopped while paused). */
 	void (*destroy)(struct vm *vm, void *state);
+	/* Quiesce the device for a VM pause (optional): every vCPU is already
+	 * parked; when it returns, requests in flight have completed and none
+	 * is taken from the guest (queues are not served) until resume().
+	 * 0 or -errno (the pause fails; devices paused before are resumed). */
+	int (*pause)(struct vm *vm, void *state);
+	/* Undo pause() (optional); the vCPUs are released after it. */
+	void (*resume)(struct vm *vm, void *state);
 };
 
 /* A created instance, on vm->devices. */
@@ -53,6 +61,16 @@ void devices_destroy(struct vm *vm);
 
 /* The created device with (id), or NULL. */
 struct device *device_find(const struct vm *vm, const char *id);
+
+/* Pause every created device that has a pause hook, newest first (the
+ * order of vm->devices, as devices_destroy). On an error, the devices
+ * paused so far are resumed in reverse order and the error is returned,
+ * after a message naming the device. 0 or -errno. */
+int devices_pause(struct vm *vm) __attribute__((warn_unused_result));
+
+/* Resume every device with a resume hook, in the reverse order of
+ * devices_pause (oldest first). */
+void devices_resume(struct vm *vm);
 
 /* Device types (src/devices). */
 extern const struct device_type serial8250_type;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "lifecycle.h"
 #include "mem.h"
 
 struct vm_config;
@@ -59,6 +60,7 @@ struct vm {
 	atomic_int stop_reason;
 	int exit_status;
 	int stop_efd;
+	struct vm_lifecycle life; /* state machine, pause barrier (lifecycle.h) */
 };
 
 /* Open /dev/kvm, check the API version and required extensions, create the
@@ -69,11 +71,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg) __attribute__((warn_un
 /* Create the vCPUs, devices, load the kernel and set the boot state. */
 int vm_setup(struct vm *vm) __attribute__((warn_unused_result));
 
-/* Start one thread per vCPU. */
+/* Start one thread per vCPU; the VM is then RUNNING (lifecycle.h). */
 int vm_start(struct vm *vm) __attribute__((warn_unused_result));
 
 /* Ask the VM to stop with (reason) and process exit (status). Safe from any
- * thread; only the first request counts. */
+ * thread, in any lifecycle state (a paused VM's vCPUs are released to end);
+ * only the first request counts. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
 
 /* Drive the in-kernel irqchip input (irq) to (level). 0 or -errno. */

@@ -90,3 +90,37 @@ struct device *device_find(const struct vm *vm, const char *id)
 			return d;
 	return NULL;
 }
+
+/* Resume the devices from (d) up to, not including, (end), in the reverse
+ * order of the list: (end) is where devices_pause stopped. */
+static void devices_resume_range(struct vm *vm, struct device *d, struct device *end)
+{
+	if (d == end)
+		return;
+	/* Recursion depth: the number of devices (a few dozen at most). */
+	devices_resume_range(vm, d->next, end);
+	if (d->type->resume)
+		d->type->resume(vm, d->state);
+}
+
+int devices_pause(struct vm *vm)
+{
+	for (struct device *d = vm->devices; d; d = d->next) {
+		int ret;
+
+		if (!d->type->pause)
+			continue;
+		ret = d->type->pause(vm, d->state);
+		if (ret) {
+			log_err("%s: cannot pause: %s", d->id, strerror(-ret));
+			devices_resume_range(vm, vm->devices, d);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void devices_resume(struct vm *vm)
+{
+	devices_resume_range(vm, vm->devices, NULL);
+}

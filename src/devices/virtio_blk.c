@@ -528,6 +528,23 @@ static void virtio_blk_destroy(struct vm *vm, void *state)
 	virtio_blk_free(state);
 }
 
+/* VM pause: the transport stops serving the queues and waits for the
+ * requests in flight (their completions still arrive on the I/O thread,
+ * which keeps running); resume serves kicks that came meanwhile. */
+static int virtio_blk_pause(struct vm *vm, void *state)
+{
+	struct virtio_blk *blk = state;
+
+	return virtio_dev_pause(blk->vdev);
+}
+
+static void virtio_blk_resume(struct vm *vm, void *state)
+{
+	struct virtio_blk *blk = state;
+
+	virtio_dev_resume(blk->vdev);
+}
+
 /* Choices in enum block_cache order: the index is the value. */
 static const char *const virtio_blk_caches[] = { "writeback", "none", NULL };
 
@@ -550,4 +567,6 @@ const struct device_type virtio_blk_type = {
 	.params_size = sizeof(struct virtio_blk_params),
 	.create = virtio_blk_create,
 	.destroy = virtio_blk_destroy,
+	.pause = virtio_blk_pause,
+	.resume = virtio_blk_resume,
 };

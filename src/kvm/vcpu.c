@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kvisor/boot.h"
+#include "kvisor/lifecycle.h"
 #include "kvisor/log.h"
 #include "kvisor/profile.h"
 #include "kvisor/pvm.h"
@@ -228,6 +229,7 @@ void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	lifecycle_vcpu_thread(vcpu);
 	if (vcpu->id == 0) {
 		struct timespec ts;
 
@@ -241,10 +243,12 @@ void *vcpu_thread(void *arg)
 			if (errno == EINTR || errno == EAGAIN) {
 				/* Nothing to dispatch: KVM finished a pending I/O
 				 * completion before returning, and the next KVM_RUN
-				 * resumes the guest where it stopped. */
-				vcpu->run->immediate_exit = 0;
+				 * resumes the guest where it stopped. Cleared before
+				 * the pause check (see src/kvm/lifecycle.c). */
+				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				if (vm->profile)
 					profile_sample(vm->profile, vcpu);
+				lifecycle_vcpu_check(vcpu);
 				continue;
 			}
 			vcpu_fatal(vcpu, "KVM_RUN: %s", strerror(errno));

@@ -1,4 +1,4 @@
-/* VM lifecycle: /dev/kvm checks, VM and irqchip creation, guest RAM slots,
+/* VM construction: /dev/kvm checks, VM and irqchip creation, guest RAM slots,
  * vCPU threads and the stop protocol. */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +17,7 @@
 #include "kvisor/device.h"
 #include "kvisor/evloop.h"
 #include "kvisor/irq.h"
+#include "kvisor/lifecycle.h"
 #include "kvisor/log.h"
 #include "kvisor/pci.h"
 #include "kvisor/profile.h"
@@ -136,6 +137,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
+	lifecycle_init(&vm->life);
 	vm->cfg = cfg;
 	vm->kvm_fd = vm->vm_fd = vm->stop_efd = -1;
 	ret = vm_check_kvm(vm);
@@ -261,7 +263,7 @@ int vm_start(struct vm *vm)
 			return ret;
 		}
 	}
-	return 0;
+	return lifecycle_start(vm);
 }
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
@@ -274,6 +276,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 	vm->exit_status = status;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	lifecycle_stop(vm); /* releases vCPUs parked by a pause */
 	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
 		log_debug("stop eventfd: %s", strerror(errno));
 }
@@ -288,6 +291,7 @@ void vm_destroy(struct vm *vm)
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);
 	}
+	lifecycle_joined(vm);
 	boot_load_cancel(vm); /* before the guest RAM goes */
 	devices_destroy(vm); /* PCI bus 0 too (the pci-host device) */
 	/* After the devices: their last completions run on it. */
@@ -310,4 +314,5 @@ void vm_destroy(struct vm *vm)
 	bus_destroy(&vm->pio);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
+	lifecycle_destroy(&vm->life);
 }

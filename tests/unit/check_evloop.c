@@ -1,5 +1,6 @@
-/* Unit tests of the event-loop thread: dispatch, add/del from any thread,
- * the evloop_del guarantee under a busy fd, destroy. */
+/* Unit tests of the event loops: dispatch, add/del from any thread, the
+ * evloop_del guarantee under a busy fd, destroy, evloop_call, and loops
+ * served by the calling thread (evloop_open/evloop_run/evloop_stop). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -306,6 +307,253 @@ START_TEST(test_concurrent_add_del)
 }
 END_TEST
 
+/* --- evloop_call ----------------------------------------------------------- */
+struct call_probe {
+	struct evloop *loop;
+	char thread_name[16];
+	atomic_uint runs;
+	int result;
+	unsigned delay_ms;
+	struct counter *add; /* watch this from inside the call, if set */
+};
+
+static int probe_fn(void *arg)
+{
+	struct call_probe *p = arg;
+
+	if (p->delay_ms)
+		sleep_ms(p->delay_ms);
+	pthread_getname_np(pthread_self(), p->thread_name, sizeof(p->thread_name));
+	if (p->add)
+		ck_assert_int_eq(evloop_add(p->loop, p->add->fd, EPOLLIN, counter_fn, p->add), 0);
+	atomic_fetch_add(&p->runs, 1);
+	return p->result;
+}
+
+START_TEST(test_call_runs_on_loop_thread)
+{
+	struct call_probe p = { .result = -EIO, .delay_ms = 50 };
+	struct counter c = { .drain = true };
+
+	ck_assert_int_eq(evloop_create(&p.loop, "evloop-call"), 0);
+	/* Returns fn's result, only once fn has run (it sleeps first). */
+	ck_assert_int_eq(evloop_call(p.loop, probe_fn, &p), -EIO);
+	ck_assert_uint_eq(atomic_load(&p.runs), 1);
+	ck_assert_str_eq(p.thread_name, "evloop-call");
+	p.result = 42;
+	p.delay_ms = 0;
+	ck_assert_int_eq(evloop_call(p.loop, probe_fn, &p), 42);
+	ck_assert_uint_eq(atomic_load(&p.runs), 2);
+	/* A call may watch fds of its loop (the lock is already held). */
+	c.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p.add = &c;
+	ck_assert_int_eq(evloop_call(p.loop, probe_fn, &p), 42);
+	kick(c.fd);
+	ck_assert_int_eq(wait_count(&c.calls, 1), 0);
+	ck_assert_int_eq(evloop_del(p.loop, c.fd), 0);
+	ck_assert_int_eq(evloop_call(p.loop, NULL, &p), -EINVAL);
+	evloop_destroy(p.loop);
+	close(c.fd);
+}
+END_TEST
+
+/* A callback that calls evloop_call on its own loop: runs inline. */
+struct inline_call {
+	struct evloop *loop;
+	int fd;
+	struct call_probe probe;
+	int ret;
+	atomic_uint calls;
+};
+
+static void inline_call_fn(void *opaque, uint32_t events)
+{
+	struct inline_call *ic = opaque;
+	uint64_t v;
+
+	ck_assert_int_eq(read(ic->fd, &v, sizeof(v)), sizeof(v));
+	ic->ret = evloop_call(ic->loop, probe_fn, &ic->probe);
+	atomic_fetch_add(&ic->calls, 1);
+}
+
+START_TEST(test_call_from_callback_inline)
+{
+	struct inline_call ic = { .probe.result = 7 };
+
+	ck_assert_int_eq(evloop_create(&ic.loop, "evloop-inl"), 0);
+	ic.probe.loop = ic.loop;
+	ic.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_eq(evloop_add(ic.loop, ic.fd, EPOLLIN, inline_call_fn, &ic), 0);
+	kick(ic.fd);
+	ck_assert_int_eq(wait_count(&ic.calls, 1), 0);
+	ck_assert_int_eq(ic.ret, 7);
+	ck_assert_uint_eq(atomic_load(&ic.probe.runs), 1);
+	ck_assert_str_eq(ic.probe.thread_name, "evloop-inl");
+	ck_assert_int_eq(evloop_del(ic.loop, ic.fd), 0);
+	evloop_destroy(ic.loop);
+	close(ic.fd);
+}
+END_TEST
+
+/* Calls never overlap a callback or each other: each marks itself inside
+ * a busy window and counts the times it found someone else there. */
+struct exclusive {
+	struct evloop *loop;
+	int fd;
+	int inside;     /* how many are in the window (atomic builtins) */
+	atomic_uint overlaps;
+	atomic_uint done;
+};
+
+static void exclusive_enter(struct exclusive *e)
+{
+	if (__atomic_fetch_add(&e->inside, 1, __ATOMIC_SEQ_CST) != 0)
+		atomic_fetch_add(&e->overlaps, 1);
+	for (volatile int i = 0; i < 5000; i++)
+		;
+	__atomic_fetch_sub(&e->inside, 1, __ATOMIC_SEQ_CST);
+}
+
+static void exclusive_cb(void *opaque, uint32_t events)
+{
+	exclusive_enter(opaque); /* never drained: fires on every wait */
+}
+
+static int exclusive_call(void *arg)
+{
+	exclusive_enter(arg);
+	return 0;
+}
+
+static void *exclusive_caller(void *arg)
+{
+	struct exclusive *e = arg;
+
+	for (int i = 0; i < 300; i++)
+		ck_assert_int_eq(evloop_call(e->loop, exclusive_call, e), 0);
+	atomic_fetch_add(&e->done, 1);
+	return NULL;
+}
+
+START_TEST(test_call_concurrent_callers)
+{
+	struct exclusive e = { 0 };
+	pthread_t t[3];
+
+	ck_assert_int_eq(evloop_create(&e.loop, "evloop-excl"), 0);
+	e.fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_eq(evloop_add(e.loop, e.fd, EPOLLIN, exclusive_cb, &e), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, exclusive_caller, &e), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_uint_eq(atomic_load(&e.done), 3);
+	ck_assert_uint_eq(atomic_load(&e.overlaps), 0);
+	ck_assert_int_eq(evloop_del(e.loop, e.fd), 0);
+	evloop_destroy(e.loop);
+	close(e.fd);
+}
+END_TEST
+
+/* --- loops served by the calling thread ---------------------------------------- */
+struct stopper {
+	struct evloop *loop;
+	int fd;
+	atomic_uint calls;
+};
+
+static void stopper_fn(void *opaque, uint32_t events)
+{
+	struct stopper *s = opaque;
+	uint64_t v;
+
+	ck_assert_int_eq(read(s->fd, &v, sizeof(v)), sizeof(v));
+	atomic_fetch_add(&s->calls, 1);
+	evloop_stop(s->loop);
+}
+
+START_TEST(test_run_on_calling_thread)
+{
+	struct stopper s = { 0 };
+	struct call_probe p = { .result = 5 };
+	char name[16];
+
+	ck_assert_int_eq(evloop_open(&s.loop, "ignored-name"), 0);
+	p.loop = s.loop;
+	/* Nobody serves it yet: a call cannot wait for it. */
+	ck_assert_int_eq(evloop_call(s.loop, probe_fn, &p), -ESHUTDOWN);
+	ck_assert_uint_eq(atomic_load(&p.runs), 0);
+	s.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_eq(evloop_add(s.loop, s.fd, EPOLLIN, stopper_fn, &s), 0);
+	kick(s.fd);
+	ck_assert_int_eq(evloop_run(s.loop), 0);
+	ck_assert_uint_eq(atomic_load(&s.calls), 1);
+	/* It can be run again; the callback ran on this thread. */
+	kick(s.fd);
+	ck_assert_int_eq(evloop_run(s.loop), 0);
+	ck_assert_uint_eq(atomic_load(&s.calls), 2);
+	pthread_getname_np(pthread_self(), name, sizeof(name));
+	ck_assert_str_ne(name, "ignored-name");
+	ck_assert_int_eq(evloop_del(s.loop, s.fd), 0);
+	evloop_destroy(s.loop);
+	close(s.fd);
+}
+END_TEST
+
+/* Another thread calls into a loop that this thread runs, then stops it. */
+struct remote {
+	struct evloop *loop;
+	struct call_probe probe;
+	int ret;
+};
+
+static void *remote_thread(void *arg)
+{
+	struct remote *r = arg;
+
+	/* evloop_run may not have started yet: -ESHUTDOWN until it has. */
+	for (int i = 0; i < 5000; i++) {
+		r->ret = evloop_call(r->loop, probe_fn, &r->probe);
+		if (r->ret != -ESHUTDOWN)
+			break;
+		sleep_ms(1);
+	}
+	evloop_stop(r->loop);
+	return NULL;
+}
+
+START_TEST(test_run_serves_calls)
+{
+	struct remote r = { .probe.result = 9 };
+	char me[16];
+	pthread_t t;
+
+	pthread_getname_np(pthread_self(), me, sizeof(me));
+	ck_assert_int_eq(evloop_open(&r.loop, "main"), 0);
+	r.probe.loop = r.loop;
+	ck_assert_int_eq(pthread_create(&t, NULL, remote_thread, &r), 0);
+	ck_assert_int_eq(evloop_run(r.loop), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(r.ret, 9);
+	ck_assert_uint_eq(atomic_load(&r.probe.runs), 1);
+	ck_assert_str_eq(r.probe.thread_name, me);
+	evloop_destroy(r.loop);
+}
+END_TEST
+
+START_TEST(test_run_refuses_threaded)
+{
+	struct call_probe p = { .result = 3 };
+	struct evloop *loop;
+
+	ck_assert_int_eq(evloop_create(&loop, "evloop-thr"), 0);
+	ck_assert_int_eq(evloop_run(loop), -EBUSY);
+	evloop_stop(loop); /* no effect: the thread keeps serving */
+	ck_assert_int_eq(evloop_call(loop, probe_fn, &p), 3);
+	evloop_destroy(loop);
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("evloop");
@@ -319,6 +567,12 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_del_from_callback);
 	tcase_add_test(tc, test_add_from_callback);
 	tcase_add_test(tc, test_concurrent_add_del);
+	tcase_add_test(tc, test_call_runs_on_loop_thread);
+	tcase_add_test(tc, test_call_from_callback_inline);
+	tcase_add_test(tc, test_call_concurrent_callers);
+	tcase_add_test(tc, test_run_on_calling_thread);
+	tcase_add_test(tc, test_run_serves_calls);
+	tcase_add_test(tc, test_run_refuses_threaded);
 	suite_add_tcase(s, tc);
 	return s;
 }
