@@ -443,9 +443,9 @@ static int pause_capture(struct vm *vm, char *msg, size_t cap)
 START_TEST(test_device_pause_fails)
 {
 	/* Newest first: 3 (ok), 2 (broken, fails), 1 (ok). */
-	struct device d1 = { .type = &dev_ok, .state = (void *)1 };
-	struct device d2 = { .type = &dev_broken, .state = (void *)2, .next = &d1 };
-	struct device d3 = { .type = &dev_ok, .state = (void *)3, .next = &d2 };
+	struct device d1 = { .type = &dev_ok, .id = "ok0", .state = (void *)1 };
+	struct device d2 = { .type = &dev_broken, .id = "broken0", .state = (void *)2, .next = &d1 };
+	struct device d3 = { .type = &dev_ok, .id = "ok1", .state = (void *)3, .next = &d2 };
 	unsigned long long a[NCPU];
 	static struct fake f;
 	char msg[256];
@@ -455,7 +455,7 @@ START_TEST(test_device_pause_fails)
 	dev_fail_pause = 2;
 	fake_start(&f);
 	ck_assert_int_eq(pause_capture(&f.vm, msg, sizeof(msg)), -EIO);
-	ck_assert_str_eq(msg, "kvisor: broken: cannot pause: Input/output error\n");
+	ck_assert_str_eq(msg, "kvisor: broken0: cannot pause: Input/output error\n");
 	/* 3 was paused and resumed again; the vCPUs run again. */
 	ck_assert_int_eq(atomic_load(&dev_nlog), 2);
 	ck_assert_int_eq(dev_log[0], 3);
