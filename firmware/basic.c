@@ -3,20 +3,24 @@
  * command line, RSDP), then ACPI power-off. */
 #include "fw.h"
 
-#define UNCLAIMED_PORT 0x510       /* nobody's: reads all-ones */
+#define UNCLAIMED_PORT 0x510 /* nobody's: reads all-ones */
 #define UNCLAIMED_MMIO 0xfe000000ULL
-#define SCRATCH (LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_SCRATCH)
-#define COUNT   (LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_COUNT)
+#define SCRATCH        (LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_SCRATCH)
+#define COUNT          (LAYOUT_TESTDEV_MMIO_GPA + TESTDEV_MMIO_COUNT)
 
 /* String I/O: one exit carries several elements (kvm_run io.count). */
 static void test_string_io(void)
 {
 	static const char line[] = "basic: rep outsb\r\n";
 	struct testdev_msg m[2] = {
-		{ .magic = TESTDEV_MAGIC, .type = TESTDEV_SYNC, .arg = 5,
-		  .msg_gpa = (uintptr_t)"rep outsl 1" },
-		{ .magic = TESTDEV_MAGIC, .type = TESTDEV_SYNC, .arg = 6,
-		  .msg_gpa = (uintptr_t)"rep outsl 2" },
+		{ .magic = TESTDEV_MAGIC,
+		  .type = TESTDEV_SYNC,
+		  .arg = 5,
+		  .msg_gpa = (uintptr_t) "rep outsl 1" },
+		{ .magic = TESTDEV_MAGIC,
+		  .type = TESTDEV_SYNC,
+		  .arg = 6,
+		  .msg_gpa = (uintptr_t) "rep outsl 2" },
 	};
 	uint32_t addrs[2] = { (uint32_t)(uintptr_t)&m[0], (uint32_t)(uintptr_t)&m[1] };
 	uint8_t buf[32];
@@ -108,8 +112,8 @@ static void test_memmap(const struct hvm_start_info *si)
 	FW_ASSERT(image);
 	if (want_mib)
 		FW_ASSERT_EQ(top, want_mib << 20);
-	fw_print("memory map: %u entries, %lu KiB RAM, top 0x%lx", si->memmap_entries,
-		 ram >> 10, top);
+	fw_print("memory map: %u entries, %lu KiB RAM, top 0x%lx", si->memmap_entries, ram >> 10,
+		 top);
 }
 
 static void test_start_info(void)

@@ -18,24 +18,24 @@
 #include "fw_pci.h"
 #include "fw_virtio.h"
 
-#define VIRTIO_ID_BLOCK  2
-#define BLK_F_FLUSH      9
-#define BLK_T_IN         0
-#define BLK_T_OUT        1
-#define BLK_S_OK         0
-#define SECTOR           512ULL
-#define PATTERN_BYTE     0xa5
+#define VIRTIO_ID_BLOCK 2
+#define BLK_F_FLUSH     9
+#define BLK_T_IN        0
+#define BLK_T_OUT       1
+#define BLK_S_OK        0
+#define SECTOR          512ULL
+#define PATTERN_BYTE    0xa5
 
 /* Guest-physical memory the benchmark uses (identity-mapped RAM). */
-#define RING_GPA   0x800000ULL           /* 8 MiB: the virtqueue */
-#define HDR_GPA    (RING_GPA + 0x8000)   /* request headers, 16 bytes each */
-#define STATUS_GPA (RING_GPA + 0x9000)   /* status bytes */
-#define BUF_GPA    0x1000000ULL          /* 16 MiB: one data buffer per slot */
-#define SEQ_LEN    (1ULL << 20)
-#define RAND_LEN   4096ULL
-#define MAX_QD     85                    /* 3 descriptors each in a 256-entry queue */
-#define BAR_BASE   0xc0000000ULL         /* for BARs left unassigned */
-#define STALL_TICKS 100000000000ULL      /* no completion for this long: stalled */
+#define RING_GPA    0x800000ULL         /* 8 MiB: the virtqueue */
+#define HDR_GPA     (RING_GPA + 0x8000) /* request headers, 16 bytes each */
+#define STATUS_GPA  (RING_GPA + 0x9000) /* status bytes */
+#define BUF_GPA     0x1000000ULL        /* 16 MiB: one data buffer per slot */
+#define SEQ_LEN     (1ULL << 20)
+#define RAND_LEN    4096ULL
+#define MAX_QD      85              /* 3 descriptors each in a 256-entry queue */
+#define BAR_BASE    0xc0000000ULL   /* for BARs left unassigned */
+#define STALL_TICKS 100000000000ULL /* no completion for this long: stalled */
 
 struct blk_hdr {
 	uint32_t type;
@@ -136,7 +136,8 @@ static void submit(struct job *j, unsigned slot, uint64_t n)
 	vq.desc[d + 1] = (struct fw_vq_desc){
 		data, (uint32_t)j->len,
 		(uint16_t)(FW_VQ_DESC_NEXT | (j->type == BLK_T_IN ? FW_VQ_DESC_WRITE : 0)),
-		(uint16_t)(d + 2) };
+		(uint16_t)(d + 2)
+	};
 	vq.desc[d + 2] = (struct fw_vq_desc){ STATUS_GPA + slot, 1, FW_VQ_DESC_WRITE, 0 };
 	fw_vq_add(&vq, d);
 }
@@ -165,7 +166,8 @@ static void complete(struct job *j, uint32_t id, uint32_t len)
 		if (!j->baddata)
 			fw_printf("blkbench: %s: request at byte %llu: wrong data (tag 0x%llx)\n",
 				  j->name, (unsigned long long)slot_off[slot],
-				  (unsigned long long)*(volatile uint64_t *)(uintptr_t)buf(slot, j->len));
+				  (unsigned long long)*(volatile uint64_t *)(uintptr_t)buf(slot,
+											   j->len));
 		j->baddata++;
 	}
 }
@@ -192,8 +194,8 @@ static int run_job(struct job *j)
 
 		while (fw_vq_get_used(&vq, &id, &len)) {
 			if (id % 3 || id / 3 >= qd) {
-				fw_snprintf(err, sizeof(err), "%s: used id %u was never made available",
-					    j->name, id);
+				fw_snprintf(err, sizeof(err),
+					    "%s: used id %u was never made available", j->name, id);
 				return -1;
 			}
 			complete(j, id, len);
@@ -206,7 +208,8 @@ static int run_job(struct job *j)
 			fw_vq_publish(&vq);
 			last = rdtsc();
 		} else if (rdtsc() - last > STALL_TICKS) {
-			fw_snprintf(err, sizeof(err), "%s: stalled, %llu of %llu requests done (status 0x%x)",
+			fw_snprintf(err, sizeof(err),
+				    "%s: stalled, %llu of %llu requests done (status 0x%x)",
 				    j->name, (unsigned long long)done, (unsigned long long)j->reqs,
 				    fw_virtio_status(&dev));
 			return -1;
@@ -249,9 +252,9 @@ static int setup(void)
 	}
 	capacity = fw_virtio_cfg_read64(&dev, 0) * SECTOR;
 	fw_printf("blkbench: virtio-blk at %02x:%02x.%x, %llu bytes, queue size %u, "
-		  "features 0x%llx, %d BARs assigned here\n", dev.bdf >> 8, (dev.bdf >> 3) & 31,
-		  dev.bdf & 7, (unsigned long long)capacity, vq.size,
-		  (unsigned long long)dev.features, dev.bars_assigned);
+		  "features 0x%llx, %d BARs assigned here\n",
+		  dev.bdf >> 8, (dev.bdf >> 3) & 31, dev.bdf & 7, (unsigned long long)capacity,
+		  vq.size, (unsigned long long)dev.features, dev.bars_assigned);
 	if (capacity < SEQ_LEN) {
 		fw_snprintf(err, sizeof(err), "disk of %llu bytes: at least 1 MiB needed",
 			    (unsigned long long)capacity);
@@ -267,10 +270,23 @@ static uint64_t bench(uint64_t arg)
 	uint64_t qd = fw_cmdline_u64("blk.qd", 32), rqd = fw_cmdline_u64("blk.rand_qd", 32);
 	uint64_t jobs = fw_cmdline_u64("blk.jobs", 7), seq_mib, bad = 0;
 	struct job list[] = {
-		{ .name = "seqread", .bit = 1, .type = BLK_T_IN, .len = SEQ_LEN, .qd = (unsigned)qd },
-		{ .name = "randread", .bit = 2, .type = BLK_T_IN, .len = RAND_LEN, .random = true,
-		  .qd = (unsigned)rqd, .reqs = fw_cmdline_u64("blk.rand_reqs", 65536) },
-		{ .name = "seqwrite", .bit = 4, .type = BLK_T_OUT, .len = SEQ_LEN, .qd = (unsigned)qd },
+		{ .name = "seqread",
+		  .bit = 1,
+		  .type = BLK_T_IN,
+		  .len = SEQ_LEN,
+		  .qd = (unsigned)qd },
+		{ .name = "randread",
+		  .bit = 2,
+		  .type = BLK_T_IN,
+		  .len = RAND_LEN,
+		  .random = true,
+		  .qd = (unsigned)rqd,
+		  .reqs = fw_cmdline_u64("blk.rand_reqs", 65536) },
+		{ .name = "seqwrite",
+		  .bit = 4,
+		  .type = BLK_T_OUT,
+		  .len = SEQ_LEN,
+		  .qd = (unsigned)qd },
 	};
 
 	seed = fw_cmdline_u64("blk.seed", 1) | 1;
@@ -283,8 +299,9 @@ static uint64_t bench(uint64_t arg)
 	if (check_ram(BUF_GPA + qd * SEQ_LEN) || setup())
 		return (uint64_t)-1;
 	if (3 * (qd > rqd ? qd : rqd) > vq.size) {
-		fw_snprintf(err, sizeof(err), "queue of %u entries: blk.qd and blk.rand_qd up to %u",
-			    vq.size, vq.size / 3);
+		fw_snprintf(err, sizeof(err),
+			    "queue of %u entries: blk.qd and blk.rand_qd up to %u", vq.size,
+			    vq.size / 3);
 		return (uint64_t)-1;
 	}
 	/* Touch every buffer once: the first DMA into a page would also pay for
@@ -300,12 +317,12 @@ static uint64_t bench(uint64_t arg)
 		if (run_job(j))
 			return (uint64_t)-1;
 		fw_printf("blkbench: %s len=%llu qd=%u reqs=%llu bytes=%llu tsc=%llu errors=%llu "
-			  "badlen=%llu baddata=%llu kicks=%llu\n", j->name,
-			  (unsigned long long)j->len, j->qd < j->reqs ? j->qd : (unsigned)j->reqs,
-			  (unsigned long long)j->reqs, (unsigned long long)(j->reqs * j->len),
-			  (unsigned long long)j->tsc, (unsigned long long)j->errors,
-			  (unsigned long long)j->badlen, (unsigned long long)j->baddata,
-			  (unsigned long long)j->kicks);
+			  "badlen=%llu baddata=%llu kicks=%llu\n",
+			  j->name, (unsigned long long)j->len,
+			  j->qd < j->reqs ? j->qd : (unsigned)j->reqs, (unsigned long long)j->reqs,
+			  (unsigned long long)(j->reqs * j->len), (unsigned long long)j->tsc,
+			  (unsigned long long)j->errors, (unsigned long long)j->badlen,
+			  (unsigned long long)j->baddata, (unsigned long long)j->kicks);
 		bad += j->errors + j->badlen + j->baddata;
 	}
 	return bad ? 1 : 0;

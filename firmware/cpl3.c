@@ -144,8 +144,9 @@ void main(void)
 	check_traps(3, 2);
 	FW_ASSERT_EQ(trap_count[13], 1);
 	fw_sync(2, "cpl3 exceptions");
-	fw_print("user return via %s", fw_user_ret_vector == FW_VEC_USER_RET ? "int $0x80"
-				    : fw_vector_name(fw_user_ret_vector));
+	fw_print("user return via %s", fw_user_ret_vector == FW_VEC_USER_RET ?
+					       "int $0x80" :
+					       fw_vector_name(fw_user_ret_vector));
 
 	want = lcg_skip(1, LOOP_N);
 	t0 = rdtsc();

@@ -19,7 +19,9 @@ static void loop_mmio(uint64_t n)
 {
 	for (n /= UNROLL; n; n--)
 		asm volatile(".rept 8; movl %%eax, (%1); .endr"
-			     : : "a"(0), "r"(BENCH_MMIO) : "memory");
+			     :
+			     : "a"(0), "r"(BENCH_MMIO)
+			     : "memory");
 }
 
 /* The same loop without exits: its cost is part of the CPL0 numbers. */

@@ -55,7 +55,7 @@ void main(void)
 	send(&m);
 	m.type = TESTDEV_SYNC;
 	m.arg = 4;
-	m.msg_gpa = (uintptr_t)"not sent";
+	m.msg_gpa = (uintptr_t) "not sent";
 	outb(LAYOUT_TESTDEV_PORT, (uint8_t)(uintptr_t)&m);
 	outw(LAYOUT_TESTDEV_PORT, (uint16_t)(uintptr_t)&m);
 	/* MMIO beyond the scratch register and across the window's end. */

@@ -7,34 +7,34 @@
 #include "fw.h"
 #include "kvisor/pci_testdev.h"
 
-#define CONF1_ADDR   0xcf8
-#define CONF1_DATA   0xcfc
-#define ECAM         LAYOUT_PCI_ECAM_GPA
-#define CFG_COMMAND  0x04
-#define CFG_STATUS   0x06
-#define CFG_CLASS    0x08 /* dword: class << 8 | revision */
-#define CFG_HEADER   0x0e
-#define CFG_BAR0     0x10
-#define CFG_CAP_PTR  0x34
-#define CMD_IO       0x1
-#define CMD_MEM      0x2
-#define CMD_MASTER   0x4
-#define STATUS_CAPS  0x10
-#define CAP_MSIX     0x11
-#define MSIX_ENABLE  0x8000
-#define MSIX_FMASK   0x4000
-#define MOVED_BAR0   0xd0000000u
+#define CONF1_ADDR  0xcf8
+#define CONF1_DATA  0xcfc
+#define ECAM        LAYOUT_PCI_ECAM_GPA
+#define CFG_COMMAND 0x04
+#define CFG_STATUS  0x06
+#define CFG_CLASS   0x08 /* dword: class << 8 | revision */
+#define CFG_HEADER  0x0e
+#define CFG_BAR0    0x10
+#define CFG_CAP_PTR 0x34
+#define CMD_IO      0x1
+#define CMD_MEM     0x2
+#define CMD_MASTER  0x4
+#define STATUS_CAPS 0x10
+#define CAP_MSIX    0x11
+#define MSIX_ENABLE 0x8000
+#define MSIX_FMASK  0x4000
+#define MOVED_BAR0  0xd0000000u
 
-#define VEC_MSIX     0x40 /* 0x40 + vector */
-#define VEC_UART     0x50
-#define SPIN_TICKS   2000000000ULL /* bound on waiting for an interrupt */
-#define QUIET_TICKS  20000000ULL   /* how long "no interrupt" is watched */
+#define VEC_MSIX    0x40 /* 0x40 + vector */
+#define VEC_UART    0x50
+#define SPIN_TICKS  2000000000ULL /* bound on waiting for an interrupt */
+#define QUIET_TICKS 20000000ULL   /* how long "no interrupt" is watched */
 
-#define IOAPIC_SEL   LAYOUT_IOAPIC_GPA
-#define IOAPIC_WIN   (LAYOUT_IOAPIC_GPA + 0x10)
-#define IOAPIC_MASK  (1u << 16)
-#define UART_IER     1
-#define UART_IIR     2
+#define IOAPIC_SEL    LAYOUT_IOAPIC_GPA
+#define IOAPIC_WIN    (LAYOUT_IOAPIC_GPA + 0x10)
+#define IOAPIC_MASK   (1u << 16)
+#define UART_IER      1
+#define UART_IIR      2
 #define UART_IER_THRI 0x02
 
 static unsigned slot; /* the test function's */
@@ -375,7 +375,7 @@ static void test_uart_irq(void)
 	fw_set_trap_handler(VEC_UART, on_uart);
 	ioapic_write(0x10 + 2 * LAYOUT_COM1_IRQ + 1, fw_apic_id() << 24);
 	ioapic_write(0x10 + 2 * LAYOUT_COM1_IRQ, VEC_UART); /* fixed, edge, high, unmasked */
-	outb(LAYOUT_COM1_PORT + UART_IER, UART_IER_THRI); /* THR is empty: raises IRQ 4 */
+	outb(LAYOUT_COM1_PORT + UART_IER, UART_IER_THRI);   /* THR is empty: raises IRQ 4 */
 	if (!wait_count(&uart_irqs, 1, SPIN_TICKS))
 		FW_FAIL("no UART interrupt through IOAPIC pin %u", LAYOUT_COM1_IRQ);
 	outb(LAYOUT_COM1_PORT + UART_IER, 0);

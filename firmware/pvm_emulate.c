@@ -5,9 +5,9 @@
 #include "fw.h"
 #include "insn_test.h"
 
-#define FL_CF 0x1ULL
-#define FL_ZF 0x40ULL
-#define FL_SF 0x80ULL
+#define FL_CF  0x1ULL
+#define FL_ZF  0x40ULL
+#define FL_SF  0x80ULL
 #define CR0_TS 0x8ULL
 #define FSW_ES 0x80
 #define VEC_A  0x20

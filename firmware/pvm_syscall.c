@@ -11,26 +11,27 @@
 #include "cpu.h"
 #include "fw.h"
 
-#define MAX_CPUS     8
-#define SYS_PAGES    64                  /* demand pages per CPU */
-#define WIN_VA       0x3fe00000ULL       /* 2 MiB window of 4 KiB pages (PD[511]) */
-#define FRAME_GPA    0x1000000ULL        /* 16 MiB: the frames behind the window */
-#define TAG          0x5a17c0de00000000ULL
-#define ARM_TICKS    100000000ULL        /* >= 25 ms at <= 4 GHz: see cpu_init */
+#define MAX_CPUS  8
+#define SYS_PAGES 64            /* demand pages per CPU */
+#define WIN_VA    0x3fe00000ULL /* 2 MiB window of 4 KiB pages (PD[511]) */
+#define FRAME_GPA 0x1000000ULL  /* 16 MiB: the frames behind the window */
+#define TAG       0x5a17c0de00000000ULL
+#define ARM_TICKS 100000000ULL /* >= 25 ms at <= 4 GHz: see cpu_init */
 
-#define PF_USER      4                   /* #PF error code: from CPL3 */
-#define VEC_TIMER    0x30
+#define PF_USER   4 /* #PF error code: from CPL3 */
+#define VEC_TIMER 0x30
 
 /* RFLAGS bits; FMASK is Linux's (arch/x86/kernel/cpu/common.c). */
-#define FL_CF  0x1ULL
-#define FL_ZF  0x40ULL
-#define FL_TF  0x100ULL
-#define FL_IF  0x200ULL
-#define FL_DF  0x400ULL
-#define FL_RF  0x10000ULL
-#define FL_AC  0x40000ULL
-#define FMASK  (0x1ULL | 0x4 | 0x10 | 0x40 | 0x80 | FL_TF | FL_IF | FL_DF | 0x800 | 0x3000 | \
-		0x4000 | FL_RF | FL_AC | 0x200000)
+#define FL_CF 0x1ULL
+#define FL_ZF 0x40ULL
+#define FL_TF 0x100ULL
+#define FL_IF 0x200ULL
+#define FL_DF 0x400ULL
+#define FL_RF 0x10000ULL
+#define FL_AC 0x40000ULL
+#define FMASK                                                                                  \
+	(0x1ULL | 0x4 | 0x10 | 0x40 | 0x80 | FL_TF | FL_IF | FL_DF | 0x800 | 0x3000 | 0x4000 | \
+	 FL_RF | FL_AC | 0x200000)
 
 /* System call numbers (RAX); arguments in RDI, RSI, RDX. */
 #define SYS_INC    0 /* RDI + 1 */
@@ -53,15 +54,15 @@
 #define PC_SELF       24
 
 struct percpu {
-	uint64_t kstack;      /* top of the syscall stack */
-	uint64_t user_rsp;    /* saved at entry */
-	uint64_t kernel_rsp;  /* user_run's context, for SYS_EXIT */
+	uint64_t kstack;     /* top of the syscall stack */
+	uint64_t user_rsp;   /* saved at entry */
+	uint64_t kernel_rsp; /* user_run's context, for SYS_EXIT */
 	struct percpu *self;
 	unsigned index;
 	uint64_t ustack_lo, ustack_hi;
 	uint64_t counter, faults, syscalls;
 	uint64_t sys_n, sys_cycles, pf_n, pf_cycles;
-	uint64_t ticks;       /* timer interrupts taken at CPL3 */
+	uint64_t ticks;                   /* timer interrupts taken at CPL3 */
 	uint64_t jmp_pending, jmp_faults; /* fw.jmp */
 } __attribute__((aligned(64)));
 
@@ -161,16 +162,16 @@ asm(".text\n"
 /* One system call with every register the kernel must keep checked: the
  * flags in (set_flags) go in, RCX/R11/RSP/RFLAGS and the patterns come out. */
 struct sys_check {
-	uint64_t nr, arg, set_flags;        /* 0, 8, 16: in */
-	uint64_t ret, rcx, r11;             /* 24, 32, 40 */
-	uint64_t rsp_before, rsp_after;     /* 48, 56 */
-	uint64_t fl_before, fl_after;       /* 64, 72 */
-	uint64_t regs[10];                  /* 80: rdx rsi rdi r8 r9 r10 rbx rbp r13 r14 */
+	uint64_t nr, arg, set_flags;    /* 0, 8, 16: in */
+	uint64_t ret, rcx, r11;         /* 24, 32, 40 */
+	uint64_t rsp_before, rsp_after; /* 48, 56 */
+	uint64_t fl_before, fl_after;   /* 64, 72 */
+	uint64_t regs[10];              /* 80: rdx rsi rdi r8 r9 r10 rbx rbp r13 r14 */
 };
 
 #define PAT(n) (0x1111111111111111ULL * (n))
-static const uint64_t reg_pat[10] = { PAT(2), PAT(3), 0, PAT(4), PAT(5), PAT(6), PAT(7),
-				      PAT(8), PAT(9), PAT(10) };
+static const uint64_t reg_pat[10] = { PAT(2), PAT(3), 0,      PAT(4), PAT(5),
+				      PAT(6), PAT(7), PAT(8), PAT(9), PAT(10) };
 void sys_checked(struct sys_check *c);
 void sys_checked_ret(void);
 asm(".text\n"
@@ -334,21 +335,25 @@ static inline uint64_t sys(uint64_t nr, uint64_t a0)
 	return ret;
 }
 
-#define UCHECK(got, want)                                                         \
-	do {                                                                      \
-		uint64_t g_ = (got), w_ = (want);                                 \
-		if (g_ != w_)                                                     \
-			asm volatile("syscall" : : "a"(SYS_FAIL), "D"(__LINE__), "S"(g_), \
-				     "d"(w_) : "rcx", "r11", "memory");           \
+#define UCHECK(got, want)                                                             \
+	do {                                                                          \
+		uint64_t g_ = (got), w_ = (want);                                     \
+		if (g_ != w_)                                                         \
+			asm volatile("syscall"                                        \
+				     :                                                \
+				     : "a"(SYS_FAIL), "D"(__LINE__), "S"(g_), "d"(w_) \
+				     : "rcx", "r11", "memory");                       \
 	} while (0)
 
 /* Checked syscall i of this CPU: alternately SYS_INC and SYS_COUNT, with
  * CF, DF, AC and ZF varied, so R11 and the restored RFLAGS show them. */
 static void checked(struct percpu *pc, uint64_t i, uint64_t *count)
 {
-	static const uint64_t flags[8] = { 0, FL_CF, FL_DF, FL_AC, FL_ZF | FL_CF,
-					   FL_DF | FL_AC, FL_CF | FL_DF | FL_AC, FL_ZF };
-	struct sys_check c = { .nr = i & 1 ? SYS_COUNT : SYS_INC, .arg = i * 7919 + pc->index,
+	static const uint64_t flags[8] = {
+		0, FL_CF, FL_DF, FL_AC, FL_ZF | FL_CF, FL_DF | FL_AC, FL_CF | FL_DF | FL_AC, FL_ZF
+	};
+	struct sys_check c = { .nr = i & 1 ? SYS_COUNT : SYS_INC,
+			       .arg = i * 7919 + pc->index,
 			       .set_flags = flags[(i >> 1) & 7] };
 	uint64_t fs, gs;
 
@@ -597,8 +602,7 @@ void main(void)
 	FW_ASSERT_EQ(started, n - 1);
 	while (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) != started)
 		asm volatile("pause");
-	fw_sync(1, "%u cpus: %lu syscalls, %lu page faults, %lu mixed each", n, n_sys, n_pf,
-		n_mix);
+	fw_sync(1, "%u cpus: %lu syscalls, %lu page faults, %lu mixed each", n, n_sys, n_pf, n_mix);
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	cpu_run(0);
 	while (__atomic_load_n(&finished, __ATOMIC_ACQUIRE) != started)

@@ -25,6 +25,7 @@ const void *fw_acpi_table(const char *sig)
 	const struct hvm_start_info *si = fw_start_info();
 	const struct acpi_header *xsdt;
 	const uint8_t *rsdp;
+	uint64_t xsdt_gpa;
 	uint32_t n;
 
 	if (!si || !si->rsdp_paddr)
@@ -34,7 +35,8 @@ const void *fw_acpi_table(const char *sig)
 		FW_FAIL("bad RSDP at 0x%lx", si->rsdp_paddr);
 	if (rsdp[15] < 2 || !acpi_sum_ok(rsdp, *(const uint32_t *)(rsdp + 20)))
 		FW_FAIL("RSDP revision %u or extended checksum wrong", rsdp[15]);
-	xsdt = (const void *)(uintptr_t)*(const uint64_t *)(rsdp + 24);
+	xsdt_gpa = *(const uint64_t *)(rsdp + 24);
+	xsdt = (const void *)(uintptr_t)xsdt_gpa;
 	if (strncmp(xsdt->sig, "XSDT", 4) || !acpi_sum_ok(xsdt, xsdt->length))
 		FW_FAIL("bad XSDT at %p", (const void *)xsdt);
 	n = (xsdt->length - sizeof(*xsdt)) / 8;
@@ -74,6 +76,7 @@ unsigned fw_acpi_cpus(uint8_t *apic_ids, unsigned max)
 		n++;
 	}
 	if (p != end)
-		FW_FAIL("MADT: malformed entry at offset %lu", (uintptr_t)(p - (const uint8_t *)madt));
+		FW_FAIL("MADT: malformed entry at offset %lu",
+			(uintptr_t)(p - (const uint8_t *)madt));
 	return n;
 }

@@ -71,7 +71,7 @@ static void fw_lapic_write(unsigned reg, uint32_t v)
 void fw_lapic_timer(uint8_t vector, uint32_t count)
 {
 	fw_lapic_write(APIC_SVR, mmio_read32(LAYOUT_LAPIC_GPA + APIC_SVR) | 0x1ff);
-	fw_lapic_write(APIC_TDCR, 0xb); /* divide by 1 */
+	fw_lapic_write(APIC_TDCR, 0xb);                                  /* divide by 1 */
 	fw_lapic_write(APIC_LVTT, count ? vector | 1u << 17 : 1u << 16); /* periodic : masked */
 	fw_lapic_write(APIC_TMICT, count);
 }

@@ -5,14 +5,14 @@
 
 #include "fw.h"
 
-#define MSR_EFER       0xc0000080
-#define MSR_STAR       0xc0000081
-#define MSR_LSTAR      0xc0000082
-#define MSR_FMASK      0xc0000084
-#define MSR_FS_BASE    0xc0000100
-#define MSR_GS_BASE    0xc0000101
-#define MSR_KGS_BASE   0xc0000102
-#define EFER_SCE       1
+#define MSR_EFER     0xc0000080
+#define MSR_STAR     0xc0000081
+#define MSR_LSTAR    0xc0000082
+#define MSR_FMASK    0xc0000084
+#define MSR_FS_BASE  0xc0000100
+#define MSR_GS_BASE  0xc0000101
+#define MSR_KGS_BASE 0xc0000102
+#define EFER_SCE     1
 
 #define PTE_P  1ULL
 #define PTE_W  2ULL

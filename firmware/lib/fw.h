@@ -17,9 +17,9 @@ typedef __SIZE_TYPE__ size_t;
 typedef _Bool bool;
 typedef __builtin_va_list va_list;
 
-#define true  1
+#define true 1
 #define false 0
-#define NULL  ((void *)0)
+#define NULL               ((void *)0)
 #define va_start(ap, last) __builtin_va_start(ap, last)
 #define va_arg(ap, type)   __builtin_va_arg(ap, type)
 #define va_end(ap)         __builtin_va_end(ap)
@@ -213,17 +213,17 @@ void __noreturn fw_reset(void);
 void __noreturn fw_halt(void);
 
 #define FW_FAIL(...) fw_fail(__FILE__, __LINE__, __VA_ARGS__)
-#define FW_ASSERT(cond)                                          \
-	do {                                                     \
-		if (!(cond))                                     \
+#define FW_ASSERT(cond)                                                             \
+	do {                                                                        \
+		if (!(cond))                                                        \
 			fw_fail(__FILE__, __LINE__, "assertion failed: %s", #cond); \
 	} while (0)
-#define FW_ASSERT_EQ(a, b)                                                        \
-	do {                                                                      \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                  \
-		if (a_ != b_)                                                     \
-			fw_fail(__FILE__, __LINE__, "%s == %s: 0x%llx != 0x%llx", \
-				#a, #b, (unsigned long long)a_, (unsigned long long)b_); \
+#define FW_ASSERT_EQ(a, b)                                                                \
+	do {                                                                              \
+		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                          \
+		if (a_ != b_)                                                             \
+			fw_fail(__FILE__, __LINE__, "%s == %s: 0x%llx != 0x%llx", #a, #b, \
+				(unsigned long long)a_, (unsigned long long)b_);          \
 	} while (0)
 
 /* lib/trap.c: exceptions. The frame as lib/trap.S builds it. */
@@ -286,7 +286,7 @@ uint64_t fw_user_enter(fw_user_fn fn, uint64_t arg, uint64_t user_rsp);
 void __noreturn fw_user_leave(uint64_t ret);
 extern char fw_user_trampoline[], fw_user_trap_insn[];
 extern uint64_t fw_gdt[];
-#define FW_TSS_IOMAP 104                   /* I/O bitmap offset in the TSS */
+#define FW_TSS_IOMAP 104                       /* I/O bitmap offset in the TSS */
 #define FW_TSS_SIZE  (FW_TSS_IOMAP + 8192 + 1) /* + 65536 bits + 0xff end byte */
 extern uint8_t fw_tss[FW_TSS_SIZE];
 

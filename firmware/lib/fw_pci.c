@@ -131,7 +131,8 @@ int fw_pci_setup_mem_bars(unsigned bdf, uint64_t base)
 				return -1;
 			}
 			fw_pci_write32(bdf, FW_PCI_BAR0 + 4 * i,
-				       (uint32_t)a | (fw_pci_read32(bdf, FW_PCI_BAR0 + 4 * i) & 0xf));
+				       (uint32_t)a |
+					       (fw_pci_read32(bdf, FW_PCI_BAR0 + 4 * i) & 0xf));
 			if (is64[i])
 				fw_pci_write32(bdf, FW_PCI_BAR0 + 4 * i + 4, 0);
 			base = a + size[i];

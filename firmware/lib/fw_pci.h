@@ -7,16 +7,16 @@
 
 #include "fw.h"
 
-#define FW_PCI_COMMAND    0x04
-#define FW_PCI_STATUS     0x06
-#define FW_PCI_HEADER     0x0e
-#define FW_PCI_BAR0       0x10
-#define FW_PCI_CAP_PTR    0x34
-#define FW_PCI_CMD_IO     0x1
-#define FW_PCI_CMD_MEM    0x2
-#define FW_PCI_CMD_MASTER 0x4
+#define FW_PCI_COMMAND     0x04
+#define FW_PCI_STATUS      0x06
+#define FW_PCI_HEADER      0x0e
+#define FW_PCI_BAR0        0x10
+#define FW_PCI_CAP_PTR     0x34
+#define FW_PCI_CMD_IO      0x1
+#define FW_PCI_CMD_MEM     0x2
+#define FW_PCI_CMD_MASTER  0x4
 #define FW_PCI_STATUS_CAPS 0x10
-#define FW_PCI_CAP_VENDOR 0x09
+#define FW_PCI_CAP_VENDOR  0x09
 
 /* A function's address: bus << 8 | device << 3 | function. */
 #define FW_PCI_BDF(bus, dev, fn) ((unsigned)(bus) << 8 | (unsigned)(dev) << 3 | (unsigned)(fn))

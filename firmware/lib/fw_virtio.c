@@ -5,14 +5,14 @@
 #include "fw_virtio.h"
 
 /* Capability types and fields (4.1.4). */
-#define CAP_COMMON 1
-#define CAP_NOTIFY 2
-#define CAP_ISR    3
-#define CAP_DEVICE 4
-#define CAP_TYPE   3
-#define CAP_BAR    4
-#define CAP_OFFSET 8
-#define CAP_LENGTH 12
+#define CAP_COMMON      1
+#define CAP_NOTIFY      2
+#define CAP_ISR         3
+#define CAP_DEVICE      4
+#define CAP_TYPE        3
+#define CAP_BAR         4
+#define CAP_OFFSET      8
+#define CAP_LENGTH      12
 #define CAP_NOTIFY_MULT 16
 
 /* Common configuration offsets (4.1.4.3). */
@@ -87,8 +87,9 @@ static int read_caps(struct fw_virtio *vd)
 		if (type < CAP_COMMON || type > CAP_DEVICE)
 			continue; /* PCI configuration access, shared memory, ... */
 		if (bar > 5 || !(base = fw_pci_bar_addr(bdf, bar)))
-			return fail("virtio: capability %u in BAR %u, which is not a mapped memory BAR",
-				    type, bar);
+			return fail(
+				"virtio: capability %u in BAR %u, which is not a mapped memory BAR",
+				type, bar);
 		addr = base + fw_pci_read32(bdf, p + CAP_OFFSET);
 		/* The first capability of each type is the preferred one (4.1.4). */
 		switch (type) {
@@ -202,8 +203,7 @@ int fw_virtio_setup_vq(struct fw_virtio *vd, struct fw_vq *vq, unsigned index, u
 	vq->used = (volatile uint16_t *)(uintptr_t)used;
 	memset((void *)(uintptr_t)mem, 0, FW_VQ_MEM_SIZE(size));
 	vq->avail[0] = FW_VQ_AVAIL_NO_INTR; /* we poll */
-	vq->notify = vd->notify +
-		     (uint64_t)mmio_read16(vd->common + COM_Q_NOFF) * vd->notify_mult;
+	vq->notify = vd->notify + (uint64_t)mmio_read16(vd->common + COM_Q_NOFF) * vd->notify_mult;
 	mmio_write16(vd->common + COM_Q_SIZE, size);
 	mmio_write16(vd->common + COM_Q_MSIX, NO_VECTOR);
 	mmio_write32(vd->common + COM_Q_DESC, (uint32_t)mem);
@@ -242,8 +242,8 @@ uint64_t fw_virtio_cfg_read64(struct fw_virtio *vd, unsigned off)
 
 	do {
 		gen = mmio_read8(vd->common + COM_CFGGEN);
-		v = mmio_read32(vd->device + off) |
-		    (uint64_t)mmio_read32(vd->device + off + 4) << 32;
+		v = mmio_read32(vd->device + off) | (uint64_t)mmio_read32(vd->device + off + 4)
+							    << 32;
 	} while (gen != mmio_read8(vd->common + COM_CFGGEN));
 	return v;
 }

@@ -8,8 +8,8 @@
 
 #include "fw.h"
 
-#define FW_VIRTIO_VENDOR     0x1af4
-#define FW_VIRTIO_ID_BASE    0x1040 /* modern device ID: + virtio device type */
+#define FW_VIRTIO_VENDOR      0x1af4
+#define FW_VIRTIO_ID_BASE     0x1040 /* modern device ID: + virtio device type */
 #define FW_VIRTIO_F_VERSION_1 32
 
 /* Descriptor flags and ring flags (virtio 1.2, 2.7). */
@@ -34,20 +34,20 @@ struct fw_virtio {
 	unsigned bdf;
 	uint64_t common, isr, device, notify; /* guest-physical addresses */
 	uint32_t notify_mult, device_len;
-	uint64_t features;                    /* negotiated */
-	int bars_assigned;                    /* memory BARs fw_virtio_init assigned */
+	uint64_t features; /* negotiated */
+	int bars_assigned; /* memory BARs fw_virtio_init assigned */
 };
 
 struct fw_vq {
 	uint16_t size;
 	uint16_t index;
 	volatile struct fw_vq_desc *desc;
-	volatile uint16_t *avail;  /* flags, idx, ring[size] */
-	volatile uint16_t *used;   /* flags, idx, then ring of fw_vq_used_elem */
-	uint64_t notify;           /* doorbell address */
-	uint16_t avail_idx;        /* next free avail entry (published or not) */
-	uint16_t used_seen;        /* used entries consumed */
-	uint64_t kicks;            /* doorbell writes */
+	volatile uint16_t *avail; /* flags, idx, ring[size] */
+	volatile uint16_t *used;  /* flags, idx, then ring of fw_vq_used_elem */
+	uint64_t notify;          /* doorbell address */
+	uint16_t avail_idx;       /* next free avail entry (published or not) */
+	uint16_t used_seen;       /* used entries consumed */
+	uint64_t kicks;           /* doorbell writes */
 };
 
 extern char fw_virtio_err[160];
@@ -64,8 +64,8 @@ int fw_virtio_init(struct fw_virtio *vd, unsigned type, uint64_t wanted, uint64_
  * of 2) on the rings at (mem), 4 KiB-aligned and FW_VQ_MEM_SIZE(size) bytes
  * (zeroed here); interrupts off (no MSI-X vector, NO_INTERRUPT). Before
  * fw_virtio_driver_ok. */
-#define FW_VQ_MEM_SIZE(n) (0x1000ULL * ((16ULL * (n) + 6 + 2ULL * (n) + 0xfff) / 0x1000) + \
-			   8ULL * (n) + 6)
+#define FW_VQ_MEM_SIZE(n) \
+	(0x1000ULL * ((16ULL * (n) + 6 + 2ULL * (n) + 0xfff) / 0x1000) + 8ULL * (n) + 6)
 int fw_virtio_setup_vq(struct fw_virtio *vd, struct fw_vq *vq, unsigned index, uint16_t max_size,
 		       uint64_t mem);
 

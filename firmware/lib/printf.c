@@ -14,8 +14,7 @@ static void fw_out_c(struct fw_out *o, char c)
 	o->len++;
 }
 
-static void fw_out_pad(struct fw_out *o, const char *s, size_t n, int width, bool left,
-		       char pad)
+static void fw_out_pad(struct fw_out *o, const char *s, size_t n, int width, bool left, char pad)
 {
 	int fill = width > (int)n ? width - (int)n : 0;
 
@@ -84,8 +83,7 @@ int fw_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			fw_out_pad(&o, num, 1, width, left, ' ');
 			continue;
 		case 'd':
-		case 'i':
-		{
+		case 'i': {
 			int64_t sv = lng ? va_arg(ap, long) : va_arg(ap, int);
 
 			neg = sv < 0;

@@ -2,8 +2,8 @@
  * until the transmitter holding register is empty, then write the byte. */
 #include "fw.h"
 
-#define UART_THR 0
-#define UART_LSR 5
+#define UART_THR      0
+#define UART_LSR      5
 #define UART_LSR_THRE 0x20
 
 void fw_putc(char c)

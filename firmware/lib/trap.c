@@ -75,8 +75,8 @@ static void fw_trap_init(void)
 	fw_gdt[FW_TSS_SEL / 8 + 1] = base >> 32;
 	asm volatile("ltr %w0" : : "r"(FW_TSS_SEL));
 	for (unsigned v = 0; v < 256; v++)
-		fw_set_gate(v, v == 3 || v == 4 || v == FW_VEC_USER_RET ? GATE_INTR_DPL3
-									: GATE_INTR_DPL0);
+		fw_set_gate(v, v == 3 || v == 4 || v == FW_VEC_USER_RET ? GATE_INTR_DPL3 :
+									  GATE_INTR_DPL0);
 	fw_idt_load();
 }
 
@@ -90,9 +90,8 @@ void fw_trap(struct fw_frame *f)
 	bool user = (f->cs & 3) == 3;
 
 	/* The return from fw_user_call comes first: handlers never see it. */
-	if (user && (f->vector == FW_VEC_USER_RET ||
-		     ((f->vector == 6 || f->vector == 13) &&
-		      f->rip == (uintptr_t)fw_user_trap_insn))) {
+	if (user && (f->vector == FW_VEC_USER_RET || ((f->vector == 6 || f->vector == 13) &&
+						      f->rip == (uintptr_t)fw_user_trap_insn))) {
 		fw_user_ret_vector = (unsigned)f->vector;
 		fw_user_leave(f->rdi);
 	}

@@ -9,8 +9,8 @@
 struct guest_mem;
 
 struct acpi_config {
-	unsigned nr_cpus;      /* one enabled Local APIC entry per vCPU, APIC IDs 0..n-1 */
-	bool pci_ecam;         /* add MCFG for LAYOUT_PCI_ECAM_GPA and a PCI host bridge in DSDT */
+	unsigned nr_cpus; /* one enabled Local APIC entry per vCPU, APIC IDs 0..n-1 */
+	bool pci_ecam;    /* add MCFG for LAYOUT_PCI_ECAM_GPA and a PCI host bridge in DSDT */
 	unsigned ecam_last_bus;
 };
 

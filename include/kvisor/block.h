@@ -28,11 +28,11 @@ typedef void (*block_done_fn)(struct block_req *req, int64_t res);
 
 struct block_req {
 	enum block_op op;
-	uint64_t offset;        /* bytes */
-	uint64_t len;           /* bytes, for DISCARD/WRITE_ZEROES */
-	struct iovec *iov;      /* READ/WRITE */
+	uint64_t offset;   /* bytes */
+	uint64_t len;      /* bytes, for DISCARD/WRITE_ZEROES */
+	struct iovec *iov; /* READ/WRITE */
 	unsigned iovcnt;
-	bool dsync;             /* WRITE: durable on completion (RWF_DSYNC) */
+	bool dsync; /* WRITE: durable on completion (RWF_DSYNC) */
 	block_done_fn done;
 	void *opaque;           /* the device's */
 	struct block_req *next; /* the backend's: its queues until done() */

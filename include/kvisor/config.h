@@ -14,7 +14,7 @@ struct device_type;
 enum config_on_reboot { CONFIG_REBOOT_EXIT = 0, CONFIG_REBOOT_RESTART = 1 };
 enum config_tristate { CONFIG_AUTO = 0, CONFIG_ON = 1, CONFIG_OFF = 2 };
 
-#define CONFIG_DEFAULT_MEM  (256ULL << 20)
+#define CONFIG_DEFAULT_MEM     (256ULL << 20)
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
 
 /* profile FILE[,hz=N] */
@@ -73,9 +73,9 @@ struct vm_config {
 	unsigned cpus;
 	enum config_on_reboot on_reboot;
 	enum config_tristate pvm_compat;
-	bool kernel_unpack;      /* boot a bzImage's payload directly (no decompressor in the guest) */
-	const char *profile;     /* guest profile output; NULL when off */
-	unsigned profile_hz;     /* samples per second and vCPU */
+	bool kernel_unpack;  /* boot a bzImage's payload directly (no decompressor in the guest) */
+	const char *profile; /* guest profile output; NULL when off */
+	unsigned profile_hz; /* samples per second and vCPU */
 	/* Device instances in the order added; the registry creates them type by
 	 * type (device_types[] order), and in this order within a type. */
 	struct config_device **devices;
@@ -97,8 +97,8 @@ void config_free(struct vm_config *cfg);
  * shows it as --KEY: "mem: invalid size 'abc' (use e.g. 256M or 1G)") and
  * (cfg) is unchanged. 0, -EINVAL or -ENOMEM. (err) has (errlen) bytes
  * (CONFIG_ERR_MAX is a good size); the message is cut to fit. */
-int config_set(struct vm_config *cfg, const char *key, const char *value, char *err,
-	       size_t errlen) __attribute__((warn_unused_result));
+int config_set(struct vm_config *cfg, const char *key, const char *value, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Parse a memory size: a whole number with an optional K, M, G or T suffix
  * (powers of 1024, optional "B" or "iB"; a bare number means MiB, like

@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 struct console {
-	int in_fd;       /* -1 once stdin hit EOF */
-	int log_fd;      /* -1 without --console-log */
-	bool raw;        /* terminal settings were changed */
-	bool escape;     /* previous input byte was Ctrl-A */
+	int in_fd;   /* -1 once stdin hit EOF */
+	int log_fd;  /* -1 without --console-log */
+	bool raw;    /* terminal settings were changed */
+	bool escape; /* previous input byte was Ctrl-A */
 };
 
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */

@@ -11,9 +11,9 @@ struct config_device;
 struct config_opt_spec;
 
 struct device_type {
-	const char *name;      /* in the VM description: "virtio-blk" */
-	const char *id_prefix; /* automatic ids: the prefix and a number ("disk0") */
-	bool machine;          /* part of every VM: config_init adds one instance */
+	const char *name;       /* in the VM description: "virtio-blk" */
+	const char *id_prefix;  /* automatic ids: the prefix and a number ("disk0") */
+	bool machine;           /* part of every VM: config_init adds one instance */
 	unsigned max_instances; /* per VM; 0: no limit */
 	/* The options an instance takes (ended by a NULL key; NULL: none), and
 	 * the typed struct they fill: params_size bytes, initially

@@ -12,7 +12,7 @@ struct kvm_irq_routing;
 
 #define IRQ_NR_IOAPIC_PINS 24
 #define IRQ_MSI_GSI_BASE   IRQ_NR_IOAPIC_PINS /* first GSI handed out for MSI */
-#define IRQ_MAX_GSI        4096 /* KVM_MAX_IRQ_ROUTES: GSIs and routes are below it */
+#define IRQ_MAX_GSI        4096               /* KVM_MAX_IRQ_ROUTES: GSIs and routes are below it */
 
 /* How routing changes reach KVM. irq_init() with NULL uses the KVM ioctls
  * on vm->vm_fd; unit tests pass their own to record what would be sent. */

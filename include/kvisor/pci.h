@@ -21,16 +21,16 @@ struct bus_ops;
 struct pci_bus;
 struct pci_msix;
 
-#define PCI_SLOTS             32   /* bus 0, function 0 only */
-#define PCI_NR_BARS           6
-#define PCI_CFG_SIZE          4096 /* per function, as ECAM maps it */
-#define PCI_STD_CFG_SIZE      256
-#define PCI_ECAM_LAST_BUS     0    /* buses the MCFG table announces */
-#define PCI_CONF1_ADDR_PORT   0xcf8
-#define PCI_CONF1_DATA_PORT   0xcfc
-#define PCI_IO_BASE           0x1000  /* I/O BARs are placed from here ... */
-#define PCI_IO_END            0x10000 /* ... to the end of the port space */
-#define PCI_MSIX_MAX_VECTORS  2048
+#define PCI_SLOTS            32 /* bus 0, function 0 only */
+#define PCI_NR_BARS          6
+#define PCI_CFG_SIZE         4096 /* per function, as ECAM maps it */
+#define PCI_STD_CFG_SIZE     256
+#define PCI_ECAM_LAST_BUS    0 /* buses the MCFG table announces */
+#define PCI_CONF1_ADDR_PORT  0xcf8
+#define PCI_CONF1_DATA_PORT  0xcfc
+#define PCI_IO_BASE          0x1000  /* I/O BARs are placed from here ... */
+#define PCI_IO_END           0x10000 /* ... to the end of the port space */
+#define PCI_MSIX_MAX_VECTORS 2048
 
 /* The host bridge: QEMU's generic PCIe host bridge ID (Red Hat, 1b36:0008,
  * also on x86 microvm). No chipset driver or quirk binds to it, unlike
@@ -57,27 +57,27 @@ struct pci_msix;
 #define PCI_CFG_INT_PIN       0x3d
 #define PCI_CFG_CAP_START     0x40 /* capabilities go from here to 0xff */
 
-#define PCI_CMD_IO            0x0001
-#define PCI_CMD_MEM           0x0002
-#define PCI_CMD_BUS_MASTER    0x0004
-#define PCI_CMD_INTX_DISABLE  0x0400
-#define PCI_STATUS_CAP_LIST   0x0010
-#define PCI_STATUS_W1C        0xf900 /* error bits: parity, SERR, aborts */
+#define PCI_CMD_IO           0x0001
+#define PCI_CMD_MEM          0x0002
+#define PCI_CMD_BUS_MASTER   0x0004
+#define PCI_CMD_INTX_DISABLE 0x0400
+#define PCI_STATUS_CAP_LIST  0x0010
+#define PCI_STATUS_W1C       0xf900 /* error bits: parity, SERR, aborts */
 
-#define PCI_CAP_VENDOR        0x09
-#define PCI_CAP_MSIX          0x11
+#define PCI_CAP_VENDOR 0x09
+#define PCI_CAP_MSIX   0x11
 
 /* MSI-X capability: message control at +2, table and PBA offset/BIR at +4, +8. */
-#define PCI_MSIX_CTRL         2
-#define PCI_MSIX_CTRL_ENABLE  0x8000
-#define PCI_MSIX_CTRL_FMASK   0x4000
-#define PCI_MSIX_ENTRY_SIZE   16
+#define PCI_MSIX_CTRL            2
+#define PCI_MSIX_CTRL_ENABLE     0x8000
+#define PCI_MSIX_CTRL_FMASK      0x4000
+#define PCI_MSIX_ENTRY_SIZE      16
 #define PCI_MSIX_ENTRY_CTRL_MASK 0x1 /* vector control bit 0 */
 
 /* Flags of pci_bar_add(); a BAR without PCI_BAR_IO is a memory BAR. */
-#define PCI_BAR_IO            0x1
-#define PCI_BAR_MEM64         0x2
-#define PCI_BAR_PREFETCH      0x4
+#define PCI_BAR_IO       0x1
+#define PCI_BAR_MEM64    0x2
+#define PCI_BAR_PREFETCH 0x4
 
 struct pci_device_info {
 	uint16_t vendor_id;
@@ -113,28 +113,28 @@ struct pci_bar {
 	const struct bus_ops *ops; /* called with offsets into the BAR */
 	void *opaque;
 	/* Core state, under the device lock. */
-	bool mapped;               /* registered on vm->pio or vm->mmio at mapped_addr */
+	bool mapped; /* registered on vm->pio or vm->mmio at mapped_addr */
 	uint64_t mapped_addr;
-	uint64_t failed_addr;      /* last address refused as occupied (logged once) */
+	uint64_t failed_addr; /* last address refused as occupied (logged once) */
 };
 
 struct pci_device {
-	const char *name;                /* for messages: the device id, "disk0" */
+	const char *name;                 /* for messages: the device id, "disk0" */
 	const struct pci_device_ops *ops; /* NULL: no device-specific config bytes */
 	/* Everything below belongs to the core. */
-	struct vm *vm;                   /* set by pci_register_device() */
+	struct vm *vm; /* set by pci_register_device() */
 	unsigned slot;
 	bool registered;
 	/* Guards cfg, the BARs' mappings and the MSI-X table: taken by every
 	 * config access and MSI-X table access, never by pci_msix_notify(). */
 	pthread_mutex_t lock;
-	uint8_t cfg[PCI_CFG_SIZE];       /* little-endian, as the guest reads it */
-	uint8_t wmask[PCI_CFG_SIZE];     /* writable bits */
-	uint8_t w1c[PCI_STD_CFG_SIZE];   /* write-1-to-clear bits */
+	uint8_t cfg[PCI_CFG_SIZE];     /* little-endian, as the guest reads it */
+	uint8_t wmask[PCI_CFG_SIZE];   /* writable bits */
+	uint8_t w1c[PCI_STD_CFG_SIZE]; /* write-1-to-clear bits */
 	struct pci_bar bars[PCI_NR_BARS];
-	uint16_t last_cap;               /* offset of the last capability, 0 if none */
-	uint16_t cap_end;                /* where the next capability goes */
-	uint16_t msix_cap;               /* offset of the MSI-X capability, 0 if none */
+	uint16_t last_cap; /* offset of the last capability, 0 if none */
+	uint16_t cap_end;  /* where the next capability goes */
+	uint16_t msix_cap; /* offset of the MSI-X capability, 0 if none */
 	struct pci_msix *msix;
 };
 

@@ -9,9 +9,9 @@
 #define TESTDEV_MAGIC 0x4b565354u /* "TSVK" */
 
 enum testdev_type {
-	TESTDEV_SYNC = 1, /* progress mark: prints "testdev: SYNC <arg> <msg>" */
-	TESTDEV_DONE = 2, /* success: prints "testdev: DONE", VM exits 0 */
-	TESTDEV_FAIL = 3, /* failure: prints "testdev: FAIL file:line: msg", exit 1 */
+	TESTDEV_SYNC = 1,  /* progress mark: prints "testdev: SYNC <arg> <msg>" */
+	TESTDEV_DONE = 2,  /* success: prints "testdev: DONE", VM exits 0 */
+	TESTDEV_FAIL = 3,  /* failure: prints "testdev: FAIL file:line: msg", exit 1 */
 	TESTDEV_PRINT = 4, /* prints "testdev: <msg>" */
 };
 

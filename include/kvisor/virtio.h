@@ -16,12 +16,12 @@ struct vq_chain;
 struct virtio_dev;
 
 /* Device IDs (virtio 1.2, 5). */
-#define VIRTIO_ID_BLOCK           2
+#define VIRTIO_ID_BLOCK 2
 
 /* Transport feature bits (virtio 1.2, 6); the transport offers all three. */
-#define VIRTIO_F_INDIRECT_DESC    28
-#define VIRTIO_F_EVENT_IDX        29
-#define VIRTIO_F_VERSION_1        32
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1     32
 
 /* Device status bits (virtio 1.2, 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
@@ -55,13 +55,13 @@ enum virtio_transport {
 
 struct virtio_dev_config {
 	enum virtio_transport transport;
-	const char *name;       /* for messages: "virtio-blk0"; must outlive the device */
-	uint16_t device_id;     /* VIRTIO_ID_* */
-	uint64_t features;      /* device-specific features offered; the transport adds
+	const char *name;    /* for messages: "virtio-blk0"; must outlive the device */
+	uint16_t device_id;  /* VIRTIO_ID_* */
+	uint64_t features;   /* device-specific features offered; the transport adds
 				 * VERSION_1, INDIRECT_DESC and EVENT_IDX */
-	unsigned nr_queues;     /* 1..the transport's limit (64 for PCI) */
-	uint16_t queue_size;    /* largest queue: a power of 2, <= VQ_MAX_SIZE */
-	uint32_t cfg_size;      /* bytes of device configuration (PCI: <= 4096) */
+	unsigned nr_queues;  /* 1..the transport's limit (64 for PCI) */
+	uint16_t queue_size; /* largest queue: a power of 2, <= VQ_MAX_SIZE */
+	uint32_t cfg_size;   /* bytes of device configuration (PCI: <= 4096) */
 };
 
 /* Create a device on (vm) through (cfg->transport), with one doorbell per

@@ -13,7 +13,7 @@ struct virtio_blk_params {
 	const char *path;   /* raw image */
 	const char *serial; /* NULL: none */
 	bool readonly;
-	unsigned cache;     /* enum block_cache: BLOCK_CACHE_WRITEBACK (default) or _NONE */
+	unsigned cache; /* enum block_cache: BLOCK_CACHE_WRITEBACK (default) or _NONE */
 };
 
 #endif

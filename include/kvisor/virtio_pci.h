@@ -18,9 +18,9 @@ struct vm;
 #define VIRTIO_PCI_DEVICE_ID_BASE 0x1040 /* + virtio device ID */
 #define VIRTIO_PCI_REVISION       1
 
-#define VIRTIO_PCI_NO_VECTOR      0xffff
-#define VIRTIO_PCI_ISR_QUEUE      0x1
-#define VIRTIO_PCI_ISR_CONFIG     0x2
+#define VIRTIO_PCI_NO_VECTOR  0xffff
+#define VIRTIO_PCI_ISR_QUEUE  0x1
+#define VIRTIO_PCI_ISR_CONFIG 0x2
 
 /* Capability types (virtio 1.2, 4.1.4). */
 #define VIRTIO_PCI_CAP_COMMON_CFG 1
@@ -31,16 +31,16 @@ struct vm;
 
 /* BAR 0 (64-bit memory, 16 KiB): where each structure lives. MSI-X has
  * BAR 2 to itself. */
-#define VIRTIO_PCI_BAR            0
-#define VIRTIO_PCI_BAR_SIZE       0x4000
-#define VIRTIO_PCI_MSIX_BAR       2
-#define VIRTIO_PCI_COMMON_OFF     0x0000
-#define VIRTIO_PCI_COMMON_LEN     0x38
-#define VIRTIO_PCI_ISR_OFF        0x1000
-#define VIRTIO_PCI_DEVICE_OFF     0x2000
-#define VIRTIO_PCI_DEVICE_MAX     0x1000
-#define VIRTIO_PCI_NOTIFY_OFF     0x3000
-#define VIRTIO_PCI_NOTIFY_MULT    4 /* queue q's doorbell: NOTIFY_OFF + 4 * q */
+#define VIRTIO_PCI_BAR         0
+#define VIRTIO_PCI_BAR_SIZE    0x4000
+#define VIRTIO_PCI_MSIX_BAR    2
+#define VIRTIO_PCI_COMMON_OFF  0x0000
+#define VIRTIO_PCI_COMMON_LEN  0x38
+#define VIRTIO_PCI_ISR_OFF     0x1000
+#define VIRTIO_PCI_DEVICE_OFF  0x2000
+#define VIRTIO_PCI_DEVICE_MAX  0x1000
+#define VIRTIO_PCI_NOTIFY_OFF  0x3000
+#define VIRTIO_PCI_NOTIFY_MULT 4 /* queue q's doorbell: NOTIFY_OFF + 4 * q */
 
 /* Common configuration structure offsets (virtio 1.2, 4.1.4.3). */
 #define VIRTIO_PCI_COMMON_DFSELECT 0x00
@@ -60,12 +60,12 @@ struct vm;
 #define VIRTIO_PCI_COMMON_Q_AVAIL  0x28
 #define VIRTIO_PCI_COMMON_Q_USED   0x30
 
-#define VIRTIO_PCI_MAX_QUEUES     64
+#define VIRTIO_PCI_MAX_QUEUES 64
 
 /* PCI class codes (base << 16 | sub << 8 | prog-if) by virtio device ID;
  * other devices say "unclassified" (0xff). */
-#define VIRTIO_PCI_CLASS_BLOCK    0x018000 /* mass storage, other */
-#define VIRTIO_PCI_CLASS_OTHER    0xff0000
+#define VIRTIO_PCI_CLASS_BLOCK 0x018000 /* mass storage, other */
+#define VIRTIO_PCI_CLASS_OTHER 0xff0000
 
 /* How queue doorbells reach KVM (KVM_IOEVENTFD on vm->vm_fd by default):
  * bind (assign) or unbind eventfd (fd) to 2-byte writes at guest physical

@@ -38,14 +38,14 @@ struct vm {
 	const struct vm_config *cfg;
 	int kvm_fd;
 	int vm_fd;
-	int run_size;       /* bytes of each vCPU's kvm_run mapping */
+	int run_size; /* bytes of each vCPU's kvm_run mapping */
 	int max_vcpus;
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
-	struct pci_bus *pci;    /* bus 0 (src/bus/pci.c), created by vm_setup */
-	struct irq_table *irq;  /* GSI routing and irqfds (src/kvm/irq.c) */
-	struct evloop *io;      /* device I/O thread: queue doorbells, completions (vm_setup) */
+	struct pci_bus *pci;      /* bus 0 (src/bus/pci.c), created by vm_setup */
+	struct irq_table *irq;    /* GSI routing and irqfds (src/kvm/irq.c) */
+	struct evloop *io;        /* device I/O thread: queue doorbells, completions (vm_setup) */
 	struct kvm_cpuid2 *cpuid; /* supported CPUID, filtered per vCPU */
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;

@@ -10,11 +10,11 @@
 
 struct guest_mem;
 
-#define VQ_MAX_SIZE      32768 /* virtio's limit for a split queue */
-#define VQ_MAX_CHAIN_BUFS 1024 /* buffers one chain may carry after indirect expansion */
+#define VQ_MAX_SIZE       32768 /* virtio's limit for a split queue */
+#define VQ_MAX_CHAIN_BUFS 1024  /* buffers one chain may carry after indirect expansion */
 
 struct vq_buf {
-	void *hva;     /* host pointer; the whole [hva, hva+len) is guest RAM */
+	void *hva; /* host pointer; the whole [hva, hva+len) is guest RAM */
 	uint32_t len;
 	bool writable; /* device writes (VIRTQ_DESC_F_WRITE) */
 };
@@ -34,18 +34,18 @@ struct vq_chain {
 
 struct vq {
 	const struct guest_mem *mem;
-	uint16_t size;          /* a power of 2, 1..VQ_MAX_SIZE */
-	bool indirect;          /* VIRTIO_F_INDIRECT_DESC negotiated */
-	bool event_idx;         /* VIRTIO_F_EVENT_IDX negotiated */
-	bool broken;            /* a malformed ring was seen: needs reset */
-	int broken_err;         /* what vq_pop returns while broken */
+	uint16_t size;  /* a power of 2, 1..VQ_MAX_SIZE */
+	bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
+	bool broken;    /* a malformed ring was seen: needs reset */
+	int broken_err; /* what vq_pop returns while broken */
 	/* Host views of the three areas, translated and range-checked once. */
 	struct vq_desc *desc;
 	struct vq_avail *avail;
 	struct vq_used *used;
-	uint16_t last_avail;    /* next avail ring entry to consume */
-	uint16_t used_idx;      /* next used ring entry to fill */
-	uint16_t signalled_used;/* used_idx at the last interrupt (EVENT_IDX) */
+	uint16_t last_avail;     /* next avail ring entry to consume */
+	uint16_t used_idx;       /* next used ring entry to fill */
+	uint16_t signalled_used; /* used_idx at the last interrupt (EVENT_IDX) */
 	bool signalled_valid;
 };
 

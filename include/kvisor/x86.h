@@ -35,8 +35,8 @@ int x86_set_boot_regs(struct vcpu *vcpu, const struct boot_info *boot)
  * at (cr3) (4-level, or 5-level when (la57)), reading them through the
  * checked translator. Paging structures outside RAM, non-present entries
  * and non-canonical addresses give -EFAULT. */
-int x86_gva_to_gpa(const struct guest_mem *mem, uint64_t cr3, int la57, uint64_t gva,
-		   uint64_t *gpa) __attribute__((warn_unused_result));
+int x86_gva_to_gpa(const struct guest_mem *mem, uint64_t cr3, int la57, uint64_t gva, uint64_t *gpa)
+	__attribute__((warn_unused_result));
 
 /* Read (len) bytes of guest-virtual memory, page by page. 0 or -EFAULT. */
 int x86_read_gva(const struct guest_mem *mem, uint64_t cr3, int la57, uint64_t gva, void *dst,

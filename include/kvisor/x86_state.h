@@ -29,7 +29,7 @@ struct vm_arch_state {
 	struct kvm_irqchip pic_slave;  /* chip.pic */
 	struct kvm_irqchip ioapic;     /* chip.ioapic */
 	struct kvm_pit_state2 pit;
-	struct kvm_clock_data clock;   /* kvmclock, ns */
+	struct kvm_clock_data clock; /* kvmclock, ns */
 };
 
 /* The MSR indexes vcpu_get_state tries (syscall, sysenter, segment bases,

@@ -46,28 +46,28 @@
  */
 
 /* user_data = pointer | tag; requests and continuations are 8-aligned. */
-#define BLOCK_TAG_PUNCH 1ULL /* WRITE_ZEROES issued as PUNCH_HOLE */
-#define BLOCK_TAG_REST  2ULL /* user_data is a struct block_rest */
-#define BLOCK_TAG_MASK  7ULL
+#define BLOCK_TAG_PUNCH  1ULL /* WRITE_ZEROES issued as PUNCH_HOLE */
+#define BLOCK_TAG_REST   2ULL /* user_data is a struct block_rest */
+#define BLOCK_TAG_MASK   7ULL
 #define BLOCK_REAP_BATCH 32
 
 struct block_dev {
 	char *path;
 	int fd;
-	int efd;                 /* the ring's completion eventfd */
+	int efd; /* the ring's completion eventfd */
 	bool readonly;
 	bool direct;
 	uint64_t size;
 	uint32_t lbs;
 	struct evloop *loop;
-	pthread_mutex_t lock;    /* everything below */
-	pthread_cond_t idle;     /* pending dropped to 0 */
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t idle;  /* pending dropped to 0 */
 	struct io_uring ring;
-	unsigned depth;          /* most requests in the kernel at once */
-	unsigned inflight;       /* SQEs prepared and not yet reaped */
-	unsigned pending;        /* accepted requests whose done() has not returned */
-	unsigned plugged;        /* block_plug() nesting: submissions wait for unplug */
-	bool no_zero_range;      /* ZERO_RANGE gave EOPNOTSUPP: punch holes */
+	unsigned depth;     /* most requests in the kernel at once */
+	unsigned inflight;  /* SQEs prepared and not yet reaped */
+	unsigned pending;   /* accepted requests whose done() has not returned */
+	unsigned plugged;   /* block_plug() nesting: submissions wait for unplug */
+	bool no_zero_range; /* ZERO_RANGE gave EOPNOTSUPP: punch holes */
 	struct block_req *ovf_head, **ovf_tail;
 	struct block_req *refused; /* refused at submit, for the loop to complete (LIFO) */
 	struct log_ratelimit rl;
@@ -76,7 +76,7 @@ struct block_dev {
 /* The remainder of a short READ/WRITE. */
 struct block_rest {
 	struct block_req *req;
-	int64_t done;            /* bytes moved by the first attempt */
+	int64_t done; /* bytes moved by the first attempt */
 	unsigned iovcnt;
 	struct iovec iov[];
 };
@@ -204,8 +204,7 @@ static void block_poke(struct block_dev *b)
 
 	/* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
 	if (write(b->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(&b->rl, LOG_WARN, "disk %s: eventfd: %s", b->path,
-				strerror(errno));
+		log_ratelimited(&b->rl, LOG_WARN, "disk %s: eventfd: %s", b->path, strerror(errno));
 }
 
 /* Hand prepared SQEs to the kernel. Called with the lock. */
@@ -222,8 +221,7 @@ static void block_flush_sq(struct block_dev *b)
 		return;
 	/* -EAGAIN (no memory for requests): the SQEs stay in the ring and count
 	 * as in flight; poke the loop thread so it tries again. */
-	log_ratelimited(&b->rl, LOG_WARN, "disk %s: io_uring submit: %s", b->path,
-			strerror(-ret));
+	log_ratelimited(&b->rl, LOG_WARN, "disk %s: io_uring submit: %s", b->path, strerror(-ret));
 	block_poke(b);
 }
 
@@ -373,8 +371,7 @@ static void block_event(void *opaque, uint32_t events)
 
 	/* Drain before reaping: a CQE posted after this read signals again. */
 	if (read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_ratelimited(&b->rl, LOG_WARN, "disk %s: eventfd: %s", b->path,
-				strerror(errno));
+		log_ratelimited(&b->rl, LOG_WARN, "disk %s: eventfd: %s", b->path, strerror(errno));
 	block_complete_refused(b);
 	do {
 		n = 0;
@@ -407,7 +404,8 @@ static int block_open_fd(struct block_dev *b)
 		err = errno;
 		if (err == EINVAL && b->direct)
 			log_err("disk %s: cache=none needs O_DIRECT, which its filesystem does not "
-				"support", b->path);
+				"support",
+				b->path);
 		else
 			log_err("disk %s: %s", b->path, strerror(err));
 		return -err;
@@ -485,7 +483,8 @@ static int block_ring_init(struct block_dev *b, unsigned queue_depth)
 
 	ret = io_uring_queue_init(queue_depth, &b->ring, 0);
 	if (ret < 0) {
-		log_err("disk %s: io_uring_queue_init(%u): %s", b->path, queue_depth, strerror(-ret));
+		log_err("disk %s: io_uring_queue_init(%u): %s", b->path, queue_depth,
+			strerror(-ret));
 		return ret;
 	}
 	b->depth = queue_depth;
@@ -520,7 +519,8 @@ int block_open(struct block_dev **out, const struct block_opts *opts, struct evl
 	struct block_dev *b;
 	int ret;
 
-	if (!opts->path || (opts->cache != BLOCK_CACHE_WRITEBACK && opts->cache != BLOCK_CACHE_NONE)) {
+	if (!opts->path ||
+	    (opts->cache != BLOCK_CACHE_WRITEBACK && opts->cache != BLOCK_CACHE_NONE)) {
 		log_err("disk %s: bad options", opts->path ? opts->path : "(none)");
 		return -EINVAL;
 	}

@@ -11,78 +11,78 @@
 #include "kvisor/layout.h"
 #include "kvisor/mem.h"
 
-#define ACPI_OEM_ID            "KVISOR"
-#define ACPI_OEM_TABLE_ID      "KVISORVM"
-#define ACPI_OEM_REVISION      1
-#define ACPI_CREATOR_ID        "KVSR"
-#define ACPI_CREATOR_REVISION  1
-#define ACPI_HV_VENDOR_ID      "KVISOR  "
+#define ACPI_OEM_ID           "KVISOR"
+#define ACPI_OEM_TABLE_ID     "KVISORVM"
+#define ACPI_OEM_REVISION     1
+#define ACPI_CREATOR_ID       "KVSR"
+#define ACPI_CREATOR_REVISION 1
+#define ACPI_HV_VENDOR_ID     "KVISOR  "
 
-#define ACPI_MAX_CPUS          255 /* xAPIC IDs; 0xff is the broadcast ID */
-#define ACPI_ECAM_BUS_SIZE     (1ULL << 20)
-#define ACPI_TABLE_ALIGN       16
-#define ACPI_MAX_TABLES        3 /* XSDT entries: FADT, MADT, MCFG */
-#define ACPI_HDR_LEN           36
-#define ACPI_RSDP_LEN          36
+#define ACPI_MAX_CPUS      255 /* xAPIC IDs; 0xff is the broadcast ID */
+#define ACPI_ECAM_BUS_SIZE (1ULL << 20)
+#define ACPI_TABLE_ALIGN   16
+#define ACPI_MAX_TABLES    3 /* XSDT entries: FADT, MADT, MCFG */
+#define ACPI_HDR_LEN       36
+#define ACPI_RSDP_LEN      36
 
 /* FADT revision 6.5 layout; offsets as in Linux's struct acpi_table_fadt. */
-#define ACPI_FADT_LEN          276
-#define ACPI_FADT_REVISION     6
-#define ACPI_FADT_MINOR        5
-#define ACPI_FADT_SCI_INT      46
-#define ACPI_FADT_IAPC_BOOT    109
-#define ACPI_FADT_FLAGS        112
-#define ACPI_FADT_RESET_REG    116
-#define ACPI_FADT_RESET_VALUE  128
-#define ACPI_FADT_MINOR_REV    131
-#define ACPI_FADT_X_DSDT       140
-#define ACPI_FADT_SLEEP_CTL    244
-#define ACPI_FADT_SLEEP_STS    256
-#define ACPI_FADT_HV_ID        268
+#define ACPI_FADT_LEN         276
+#define ACPI_FADT_REVISION    6
+#define ACPI_FADT_MINOR       5
+#define ACPI_FADT_SCI_INT     46
+#define ACPI_FADT_IAPC_BOOT   109
+#define ACPI_FADT_FLAGS       112
+#define ACPI_FADT_RESET_REG   116
+#define ACPI_FADT_RESET_VALUE 128
+#define ACPI_FADT_MINOR_REV   131
+#define ACPI_FADT_X_DSDT      140
+#define ACPI_FADT_SLEEP_CTL   244
+#define ACPI_FADT_SLEEP_STS   256
+#define ACPI_FADT_HV_ID       268
 
 #define ACPI_FADT_F_WBINVD     (1u << 0)
-#define ACPI_FADT_F_PWR_BUTTON (1u << 4)  /* no fixed-feature power button */
-#define ACPI_FADT_F_SLP_BUTTON (1u << 5)  /* no fixed-feature sleep button */
+#define ACPI_FADT_F_PWR_BUTTON (1u << 4) /* no fixed-feature power button */
+#define ACPI_FADT_F_SLP_BUTTON (1u << 5) /* no fixed-feature sleep button */
 #define ACPI_FADT_F_RESET_REG  (1u << 10)
 #define ACPI_FADT_F_HW_REDUCED (1u << 20)
 #define ACPI_IAPC_NO_VGA       (1u << 2)
 #define ACPI_IAPC_NO_ASPM      (1u << 4)
 #define ACPI_IAPC_NO_CMOS_RTC  (1u << 5)
 
-#define ACPI_GAS_LEN           12
-#define ACPI_GAS_SYSTEM_IO     1
-#define ACPI_GAS_ACCESS_BYTE   1
+#define ACPI_GAS_LEN         12
+#define ACPI_GAS_SYSTEM_IO   1
+#define ACPI_GAS_ACCESS_BYTE 1
 
-#define ACPI_MADT_REVISION     5
-#define ACPI_MADT_LAPIC        0
-#define ACPI_MADT_IOAPIC       1
-#define ACPI_MADT_ISO          2
-#define ACPI_MADT_LAPIC_NMI    4
-#define ACPI_MADT_ENABLED      1
-#define ACPI_MADT_ALL_CPUS     0xff
+#define ACPI_MADT_REVISION  5
+#define ACPI_MADT_LAPIC     0
+#define ACPI_MADT_IOAPIC    1
+#define ACPI_MADT_ISO       2
+#define ACPI_MADT_LAPIC_NMI 4
+#define ACPI_MADT_ENABLED   1
+#define ACPI_MADT_ALL_CPUS  0xff
 /* The ID the in-kernel IOAPIC reports in its ID register after reset, as
  * QEMU, Firecracker and Cloud Hypervisor do. Sharing the number with CPU 0's
  * APIC ID only mattered on the P6 serial APIC bus; Linux does not mind. */
-#define ACPI_MADT_IOAPIC_ID    0
-#define ACPI_MPS_ACTIVE_HIGH   0x1
-#define ACPI_MPS_LEVEL         0xc
+#define ACPI_MADT_IOAPIC_ID  0
+#define ACPI_MPS_ACTIVE_HIGH 0x1
+#define ACPI_MPS_LEVEL       0xc
 
 /* AML opcodes and prefixes (ACPI 6.5 chapter 20). */
-#define ACPI_AML_ZERO          0x00
-#define ACPI_AML_ONE           0x01
-#define ACPI_AML_NAME          0x08
-#define ACPI_AML_BYTE          0x0a
-#define ACPI_AML_WORD          0x0b
-#define ACPI_AML_DWORD         0x0c
-#define ACPI_AML_QWORD         0x0e
-#define ACPI_AML_SCOPE         0x10
-#define ACPI_AML_BUFFER        0x11
-#define ACPI_AML_PACKAGE       0x12
-#define ACPI_AML_DUAL_NAME     0x2e
-#define ACPI_AML_MULTI_NAME    0x2f
-#define ACPI_AML_EXT           0x5b
-#define ACPI_AML_DEVICE        0x82 /* after ACPI_AML_EXT */
-#define ACPI_AML_ONES          0xff
+#define ACPI_AML_ZERO       0x00
+#define ACPI_AML_ONE        0x01
+#define ACPI_AML_NAME       0x08
+#define ACPI_AML_BYTE       0x0a
+#define ACPI_AML_WORD       0x0b
+#define ACPI_AML_DWORD      0x0c
+#define ACPI_AML_QWORD      0x0e
+#define ACPI_AML_SCOPE      0x10
+#define ACPI_AML_BUFFER     0x11
+#define ACPI_AML_PACKAGE    0x12
+#define ACPI_AML_DUAL_NAME  0x2e
+#define ACPI_AML_MULTI_NAME 0x2f
+#define ACPI_AML_EXT        0x5b
+#define ACPI_AML_DEVICE     0x82 /* after ACPI_AML_EXT */
+#define ACPI_AML_ONES       0xff
 
 /* Resource descriptors (ACPI 6.5 section 6.4). */
 #define ACPI_RES_IRQ_NOFLAGS   0x22
@@ -590,10 +590,12 @@ static uint64_t acpi_build_fadt(struct acpi_buf *b, uint64_t dsdt_gpa)
 	t = b->data + off;
 	acpi_put_le(t + ACPI_FADT_SCI_INT, LAYOUT_ACPI_SCI_IRQ, 2);
 	/* No 8042 (bit 1 clear), no legacy ISA devices to probe; MSI allowed. */
-	acpi_put_le(t + ACPI_FADT_IAPC_BOOT, ACPI_IAPC_NO_VGA | ACPI_IAPC_NO_ASPM |
-		    ACPI_IAPC_NO_CMOS_RTC, 2);
-	acpi_put_le(t + ACPI_FADT_FLAGS, ACPI_FADT_F_WBINVD | ACPI_FADT_F_PWR_BUTTON |
-		    ACPI_FADT_F_SLP_BUTTON | ACPI_FADT_F_RESET_REG | ACPI_FADT_F_HW_REDUCED, 4);
+	acpi_put_le(t + ACPI_FADT_IAPC_BOOT,
+		    ACPI_IAPC_NO_VGA | ACPI_IAPC_NO_ASPM | ACPI_IAPC_NO_CMOS_RTC, 2);
+	acpi_put_le(t + ACPI_FADT_FLAGS,
+		    ACPI_FADT_F_WBINVD | ACPI_FADT_F_PWR_BUTTON | ACPI_FADT_F_SLP_BUTTON |
+			    ACPI_FADT_F_RESET_REG | ACPI_FADT_F_HW_REDUCED,
+		    4);
 	acpi_put_gas_io8(t + ACPI_FADT_RESET_REG, LAYOUT_ACPI_RESET);
 	t[ACPI_FADT_RESET_VALUE] = LAYOUT_ACPI_RESET_VAL;
 	t[ACPI_FADT_MINOR_REV] = ACPI_FADT_MINOR;

@@ -79,8 +79,7 @@ static int boot_initrd_place(const struct guest_mem *mem, const char *path,
 /* Move (len) bytes up from scratch at (src) to (dst) >= src, from the end
  * down, giving each scratch page back once its bytes are moved: at most
  * BOOT_MOVE_CHUNK is resident twice. */
-static void boot_initrd_move(const struct guest_mem *mem, uint64_t src, uint64_t dst,
-			     uint64_t len)
+static void boot_initrd_move(const struct guest_mem *mem, uint64_t src, uint64_t dst, uint64_t len)
 {
 	uint8_t *s = mem_gpa_ptr(mem, src, len), *d = mem_gpa_ptr(mem, dst, len);
 	uint64_t end = len;
@@ -104,8 +103,8 @@ static int boot_initrd_count(const struct boot_file *f, uint64_t limit, uint64_t
 	struct boot_in in;
 	int ret;
 
-	o.ring = mmap(NULL, BOOT_OUT_RING, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		      -1, 0);
+	o.ring = mmap(NULL, BOOT_OUT_RING, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		      0);
 	if (o.ring == MAP_FAILED)
 		return -ENOMEM;
 	ret = boot_in_open(&in, f, 0, f->size);
@@ -142,7 +141,8 @@ static int boot_initrd_unpack(const struct guest_mem *mem, const struct boot_fil
 	}
 	if (ret == -EFBIG && o.limit < half) { /* too big for the room left: how big? */
 		if (o.flat && mem_release(mem, scratch, o.limit + 1))
-			log_debug("initrd: cannot release scratch at %#llx", (unsigned long long)scratch);
+			log_debug("initrd: cannot release scratch at %#llx",
+				  (unsigned long long)scratch);
 		ret = boot_initrd_count(f, half, &len);
 		if (!ret)
 			ret = boot_initrd_place(mem, f->path, k, len, gpa);
@@ -215,9 +215,11 @@ static int boot_cmdline_write(const struct guest_mem *mem, const struct boot_ker
 	size_t n = strlen(cmdline);
 
 	if (n > k->cmdline_max || n >= LAYOUT_CMDLINE_MAX) {
-		log_err("kernel %s: command line of %zu bytes is too long (at most %llu)", k->path, n,
+		log_err("kernel %s: command line of %zu bytes is too long (at most %llu)", k->path,
+			n,
 			(unsigned long long)(k->cmdline_max < LAYOUT_CMDLINE_MAX - 1 ?
-					     k->cmdline_max : LAYOUT_CMDLINE_MAX - 1));
+						     k->cmdline_max :
+						     LAYOUT_CMDLINE_MAX - 1));
 		return -E2BIG;
 	}
 	if (mem_write(mem, LAYOUT_CMDLINE_GPA, cmdline, n + 1)) {
@@ -275,8 +277,7 @@ static void *boot_job_run(void *arg)
 }
 
 /* Everything after the kernel and initrd: command line, e820, boot params. */
-static int boot_finish(struct vm *vm, struct boot_job *j, const char *cmdline,
-		       uint64_t rsdp_gpa)
+static int boot_finish(struct vm *vm, struct boot_job *j, const char *cmdline, uint64_t rsdp_gpa)
 {
 	struct boot_kernel *k = &j->k;
 	struct boot_e820 e820[BOOT_E820_MAX];
@@ -296,8 +297,7 @@ static int boot_finish(struct vm *vm, struct boot_job *j, const char *cmdline,
 		ret = mem_write(&vm->mem, LAYOUT_ZERO_PAGE_GPA, k->zp, sizeof(*k->zp));
 	}
 	if (ret)
-		log_err("kernel %s: cannot write the boot parameters: %s", k->path,
-			strerror(-ret));
+		log_err("kernel %s: cannot write the boot parameters: %s", k->path, strerror(-ret));
 	return ret;
 }
 

@@ -22,8 +22,8 @@ enum boot_comp {
 	BOOT_COMP_XZ,
 	BOOT_COMP_LZMA,
 	BOOT_COMP_ZSTD,
-	BOOT_COMP_LZ4F,  /* lz4 frame format */
-	BOOT_COMP_LZ4L,  /* lz4 legacy format (lz4 -l, Linux KERNEL_LZ4) */
+	BOOT_COMP_LZ4F, /* lz4 frame format */
+	BOOT_COMP_LZ4L, /* lz4 legacy format (lz4 -l, Linux KERNEL_LZ4) */
 };
 
 enum boot_comp boot_comp_detect(const uint8_t *buf, size_t len);
@@ -37,9 +37,9 @@ struct boot_file;
 
 struct boot_in {
 	const struct boot_file *f;
-	uint64_t off, end;  /* the part of the range not yet read */
-	uint8_t *buf;       /* BOOT_IN_CHUNK bytes, or NULL */
-	const uint8_t *p;   /* unconsumed bytes */
+	uint64_t off, end; /* the part of the range not yet read */
+	uint8_t *buf;      /* BOOT_IN_CHUNK bytes, or NULL */
+	const uint8_t *p;  /* unconsumed bytes */
 	size_t n;
 };
 
@@ -78,7 +78,7 @@ struct boot_out {
 	uint8_t *flat;
 	const struct boot_out_span *spans; /* sorted, not overlapping */
 	unsigned nr_spans, cur;
-	uint8_t *ring;  /* BOOT_OUT_RING bytes, scatter only */
+	uint8_t *ring; /* BOOT_OUT_RING bytes, scatter only */
 };
 
 /* Where the byte at (pos) goes: (*p), with (*len) bytes contiguous after it
@@ -122,9 +122,9 @@ int boot_file_read(const struct boot_file *f, uint64_t off, void *dst, size_t le
 /* What a format loader learned about the kernel, for boot_load to place the
  * initrd and the command line and to finish the boot parameters. */
 struct boot_kernel {
-	const char *path;       /* for messages */
+	const char *path; /* for messages */
 	const struct boot_file *file;
-	bool pvh;               /* enter through hvm_start_info, else boot_params */
+	bool pvh; /* enter through hvm_start_info, else boot_params */
 	uint64_t entry;
 	uint64_t end;           /* first byte above the kernel and its work area */
 	uint64_t initrd_top;    /* an initrd must end at or below this */
@@ -165,8 +165,8 @@ int boot_elf_load(const struct guest_mem *mem, struct boot_kernel *k)
 
 /* Header and program headers of the x86-64 vmlinux at [base, base + len) of
  * (f), the payload of the bzImage (path). 0, -ENOEXEC (logged), -ENOMEM. */
-int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len,
-			 const char *path, struct boot_elf *e) __attribute__((warn_unused_result));
+int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len, const char *path,
+			 struct boot_elf *e) __attribute__((warn_unused_result));
 
 /* Load the PT_LOAD segments of that vmlinux; set (*entry) and (*end).
  * 0 or -ENOEXEC/-E2BIG, logged. */

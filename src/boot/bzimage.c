@@ -22,8 +22,8 @@
 #define BOOT_LOADER_ANY  0xff
 #define BOOT_ENTRY64_OFF 0x200
 #define BOOT_INITRD_MAX  0x37ffffffULL /* initrd_addr_max before protocol 2.03 */
-#define BOOT_HEAD_LEN    0x400 /* the setup header ends before 0x302 */
-#define BOOT_PEEK        (64u << 10) /* payload bytes that must hold the ELF headers */
+#define BOOT_HEAD_LEN    0x400         /* the setup header ends before 0x302 */
+#define BOOT_PEEK        (64u << 10)   /* payload bytes that must hold the ELF headers */
 
 _Static_assert(sizeof(struct boot_params) == 4096, "zero page is one page");
 _Static_assert(BOOT_HDR_END <= 0x290, "setup header inside the zero page");
@@ -50,7 +50,8 @@ static int boot_bz_header(struct boot_kernel *k, size_t *setup_len)
 	uint8_t b[BOOT_HEAD_LEN] = { 0 };
 	size_t hdr_end, sects;
 
-	if (len < 0x206 || boot_file_read(k->file, 0, b, len < sizeof(b) ? (size_t)len : sizeof(b))) {
+	if (len < 0x206 ||
+	    boot_file_read(k->file, 0, b, len < sizeof(b) ? (size_t)len : sizeof(b))) {
 		log_err("kernel %s: truncated setup header", k->path);
 		return -ENOEXEC;
 	}
@@ -64,7 +65,8 @@ static int boot_bz_header(struct boot_kernel *k, size_t *setup_len)
 		log_err("kernel %s: truncated setup header", k->path);
 		return -ENOEXEC;
 	}
-	memcpy(hdr, b + BOOT_HDR_OFF, (hdr_end < BOOT_HDR_END ? hdr_end : BOOT_HDR_END) - BOOT_HDR_OFF);
+	memcpy(hdr, b + BOOT_HDR_OFF,
+	       (hdr_end < BOOT_HDR_END ? hdr_end : BOOT_HDR_END) - BOOT_HDR_OFF);
 	if (hdr->version < 0x206) {
 		log_err("kernel %s: boot protocol %u.%02u is too old", k->path, hdr->version >> 8,
 			hdr->version & 0xff);
@@ -124,7 +126,8 @@ static int boot_bz_place(const struct guest_mem *mem, struct boot_kernel *k, siz
 	}
 	ret = boot_file_read(k->file, k->file->size - pm_len, dst, pm_len);
 	if (ret) {
-		log_err("kernel %s: %s", k->path, ret == -ENODATA ? "file truncated" : strerror(-ret));
+		log_err("kernel %s: %s", k->path,
+			ret == -ENODATA ? "file truncated" : strerror(-ret));
 		return ret == -ENODATA ? -ENOEXEC : ret;
 	}
 	k->entry = LAYOUT_BZIMAGE_GPA + BOOT_ENTRY64_OFF;
@@ -225,7 +228,8 @@ static int boot_bz_unpack(const struct guest_mem *mem, struct boot_kernel *k, si
 	if (!ret)
 		ret = boot_file_read(k->file, poff + plen - 4, tail, 4);
 	if (ret) {
-		log_err("kernel %s: %s", k->path, ret == -ENODATA ? "file truncated" : strerror(-ret));
+		log_err("kernel %s: %s", k->path,
+			ret == -ENODATA ? "file truncated" : strerror(-ret));
 		return ret == -ENODATA ? -ENOEXEC : ret;
 	}
 	comp = boot_comp_detect(magic, plen < sizeof(magic) ? plen : sizeof(magic));
@@ -252,7 +256,8 @@ out:
 	if (ret)
 		return ret;
 	log_debug("kernel %s: unpacked %s payload, %zu -> %zu bytes, into guest RAM in %.1f ms, "
-		  "entry %#llx", k->path, boot_comp_name(comp), plen, vlen, boot_ms_since(&t0),
+		  "entry %#llx",
+		  k->path, boot_comp_name(comp), plen, vlen, boot_ms_since(&t0),
 		  (unsigned long long)k->entry);
 	*done = true;
 	return 0;
@@ -275,8 +280,8 @@ int boot_bzimage_load(const struct guest_mem *mem, struct boot_kernel *k, bool u
 	ret = boot_bz_place(mem, k, k->file->size - setup_len);
 	if (!ret)
 		log_debug("kernel %s: bzImage protocol %u.%02u, %zu bytes at %#llx", k->path,
-			  k->zp->hdr.version >> 8, k->zp->hdr.version & 0xff, k->file->size - setup_len,
-			  LAYOUT_BZIMAGE_GPA);
+			  k->zp->hdr.version >> 8, k->zp->hdr.version & 0xff,
+			  k->file->size - setup_len, LAYOUT_BZIMAGE_GPA);
 	return ret;
 }
 

@@ -16,7 +16,7 @@
 #include "boot_priv.h"
 
 #define BOOT_XZ_MEMLIMIT (128ULL << 20) /* xz -9 needs 65 MiB, Linux 32 MiB */
-#define BOOT_CHUNK_MAX (1u << 30) /* zlib counts in 32-bit uInt */
+#define BOOT_CHUNK_MAX   (1u << 30)     /* zlib counts in 32-bit uInt */
 
 static const struct {
 	enum boot_comp comp;
@@ -65,8 +65,8 @@ int boot_in_open(struct boot_in *in, const struct boot_file *f, uint64_t off, ui
 		in->off = in->end = off + len;
 		return 0;
 	}
-	in->buf = mmap(NULL, BOOT_IN_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	in->buf = mmap(NULL, BOOT_IN_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 	if (in->buf == MAP_FAILED) {
 		in->buf = NULL;
 		return -ENOMEM;
@@ -256,7 +256,8 @@ static int boot_unxz(struct boot_in *in, struct boot_out *o, bool alone)
 			break;
 		if (ret != LZMA_OK) {
 			/* LZMA_BUF_ERROR: no progress with room left = truncated. */
-			err = ret == LZMA_MEM_ERROR || ret == LZMA_MEMLIMIT_ERROR ? -ENOMEM : -EINVAL;
+			err = ret == LZMA_MEM_ERROR || ret == LZMA_MEMLIMIT_ERROR ? -ENOMEM :
+										    -EINVAL;
 			break;
 		}
 	}
@@ -297,7 +298,8 @@ static int boot_unzstd(struct boot_in *in, struct boot_out *o)
 		boot_in_skip(in, zin.pos);
 		if (ZSTD_isError(r)) {
 			err = ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? -ENOMEM :
-			      ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -EFBIG : -EINVAL;
+			      ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall  ? -EFBIG :
+										     -EINVAL;
 			break;
 		}
 		if (r == 0)

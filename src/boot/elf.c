@@ -145,7 +145,8 @@ int boot_elf_check(const struct guest_mem *mem, const char *what, const struct b
 			continue;
 		if (s->p_filesz > s->p_memsz ||
 		    __builtin_add_overflow(s->p_offset, s->p_filesz, &file_end) || file_end > len) {
-			log_err("%s: corrupt ELF segment at %#llx", what, (unsigned long long)s->p_paddr);
+			log_err("%s: corrupt ELF segment at %#llx", what,
+				(unsigned long long)s->p_paddr);
 			return -ENOEXEC;
 		}
 		/* Below 1 MiB live the VMM's page tables, boot data and ACPI tables. */
@@ -344,8 +345,8 @@ out:
 	return ret;
 }
 
-int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len,
-			 const char *path, struct boot_elf *e)
+int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len, const char *path,
+			 struct boot_elf *e)
 {
 	const GElf_Ehdr *eh = &e->eh;
 	char what[PATH_MAX + 16];
@@ -356,9 +357,9 @@ int boot_elf_vmlinux_hdr(const struct boot_file *f, uint64_t base, uint64_t len,
 	ret = boot_elf_open(&im, f, base, len, &e->eh);
 	if (ret == -ENOEXEC) {
 		log_err("kernel %s: corrupt payload (not an ELF file)", path);
-	} else if (ret != -ENOMEM && (ret || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-				      eh->e_ident[EI_DATA] != ELFDATA2LSB ||
-				      eh->e_machine != EM_X86_64)) {
+	} else if (ret != -ENOMEM &&
+		   (ret || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+		    eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64)) {
 		log_err("kernel %s: corrupt payload (not an x86-64 vmlinux)", path);
 		ret = -ENOEXEC;
 	}
@@ -462,7 +463,8 @@ int boot_elf_spans_finish(const struct guest_mem *mem, const struct boot_elf *e)
 				b = a + v[i]->p_filesz;
 			memmove(mem_gpa_ptr(mem, v[i]->p_paddr, v[i]->p_memsz),
 				(uint8_t *)mem_gpa_ptr(mem, v[j]->p_paddr, v[j]->p_memsz) +
-					(a - v[j]->p_offset), b - a);
+					(a - v[j]->p_offset),
+				b - a);
 		}
 	}
 	free(v);

@@ -69,7 +69,9 @@ int boot_pvh_write(const struct guest_mem *mem, const struct boot_e820 *e820, un
 	}
 	for (unsigned i = 0; i < nr; i++) {
 		struct boot_pvh_memmap m = {
-			.addr = e820[i].addr, .size = e820[i].size, .type = e820[i].type,
+			.addr = e820[i].addr,
+			.size = e820[i].size,
+			.type = e820[i].type,
 		};
 
 		memcpy(page + BOOT_PVH_MAP_OFF + i * sizeof(m), &m, sizeof(m));

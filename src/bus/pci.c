@@ -28,7 +28,7 @@ struct pci_bus {
 	/* Filled before the vCPUs start, emptied after they stop; read by the
 	 * config fast path without a lock (acquire/release for the pointer). */
 	struct pci_device *slots[PCI_SLOTS];
-	uint32_t conf1_addr; /* the 0xCF8 latch, one per machine as in hardware */
+	uint32_t conf1_addr;  /* the 0xCF8 latch, one per machine as in hardware */
 	pthread_mutex_t lock; /* registration and the address windows */
 	uint64_t next_mmio;
 	uint64_t next_io;
@@ -104,7 +104,10 @@ int pci_bar_add(struct pci_device *dev, unsigned idx, uint64_t size, unsigned fl
 	    (mem64 && (dev->bars[idx + 1].size || (dev->bars[idx + 1].flags & PCI_BAR_UPPER))))
 		return -EEXIST;
 	dev->bars[idx] = (struct pci_bar){
-		.size = size, .flags = flags, .ops = ops, .opaque = opaque,
+		.size = size,
+		.flags = flags,
+		.ops = ops,
+		.opaque = opaque,
 	};
 	/* The low bits say what the BAR is; the address bits below the size
 	 * stay zero, which is how the guest sizes it (write all-ones, read back). */
@@ -282,7 +285,7 @@ static void pci_cfg_access(struct pci_device *dev, uint32_t reg, void *data, uin
 		uint8_t b = (uint8_t)((dev->cfg[r] & ~dev->wmask[r]) | (in[i] & dev->wmask[r]));
 
 		if (r < PCI_STD_CFG_SIZE)
-			b &= (uint8_t)~(in[i] & dev->w1c[r]);
+			b &= (uint8_t) ~(in[i] & dev->w1c[r]);
 		dev->cfg[r] = b;
 	}
 	cmd = pci_cfg_get(dev, PCI_CFG_COMMAND, 2);
@@ -362,8 +365,10 @@ static void pci_ecam_rw(struct pci_bus *b, uint64_t off, uint8_t *data, uint32_t
 		return;
 	}
 	if (len > 4 || (off & 3) + len > 4) {
-		log_ratelimited(&pci_ecam_rl, LOG_DEBUG, "pci: ECAM %s of %u bytes at +0x%" PRIx64
-				" crosses a dword: ignored", is_write ? "write" : "read", len, off);
+		log_ratelimited(&pci_ecam_rl, LOG_DEBUG,
+				"pci: ECAM %s of %u bytes at +0x%" PRIx64
+				" crosses a dword: ignored",
+				is_write ? "write" : "read", len, off);
 		if (!is_write)
 			memset(data, 0xff, len);
 		return;

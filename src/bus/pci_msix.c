@@ -30,7 +30,7 @@ struct pci_msix_vector {
 	uint32_t routed_data;
 	bool logged_bad_addr;
 	unsigned gsi;
-	int efd;     /* -1 until attached */
+	int efd; /* -1 until attached */
 	/* Enabled, unmasked, bus master on and routed: notify may write efd.
 	 * Set only after the route is committed, cleared before a mask or a
 	 * disable takes effect. */
@@ -91,8 +91,8 @@ static bool pci_msix_addr_ok(struct pci_device *dev, struct pci_msix_vector *v, 
 	if (!v->logged_bad_addr)
 		log_ratelimited(&pci_msix_rl, LOG_WARN,
 				PCI_DEV_FMT ": MSI-X vector %u address 0x%08x%08x is not an "
-				"interrupt message: vector kept pending", PCI_DEV_ARGS(dev), i,
-				v->addr_hi, v->addr_lo);
+					    "interrupt message: vector kept pending",
+				PCI_DEV_ARGS(dev), i, v->addr_hi, v->addr_lo);
 	v->logged_bad_addr = true;
 	return false;
 }
@@ -138,8 +138,10 @@ static void pci_msix_sync(struct pci_device *dev, unsigned first, unsigned last)
 		v->staged = staged = true;
 	}
 	if (staged && irq_commit(dev->vm)) {
-		log_ratelimited(&pci_msix_rl, LOG_WARN, PCI_DEV_FMT ": MSI-X routes not committed: "
-				"vectors kept pending", PCI_DEV_ARGS(dev));
+		log_ratelimited(&pci_msix_rl, LOG_WARN,
+				PCI_DEV_FMT ": MSI-X routes not committed: "
+					    "vectors kept pending",
+				PCI_DEV_ARGS(dev));
 		ok = false;
 	}
 	for (unsigned i = first; i <= last; i++) {

@@ -17,7 +17,7 @@ void pci_msix_release(struct pci_device *dev);
 void pci_msix_update(struct pci_device *dev);
 
 /* "00:03.0 (name)" for messages. */
-#define PCI_DEV_FMT      "pci 00:%02x.0 (%s)"
-#define PCI_DEV_ARGS(d)  (d)->slot, (d)->name
+#define PCI_DEV_FMT     "pci 00:%02x.0 (%s)"
+#define PCI_DEV_ARGS(d) (d)->slot, (d)->name
 
 #endif

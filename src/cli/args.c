@@ -110,9 +110,13 @@ static int cli_option(int c, const char *name, const char *v, struct vm_config *
 		if (ret)
 			log_err("--%s", err); /* the message starts with the option's name */
 		return ret;
-	case OPT_DISK: return cli_disk(v, cfg);
-	case OPT_TESTDEV: return cli_testdev(cfg);
-	case 'v': log_threshold = LOG_DEBUG; break;
+	case OPT_DISK:
+		return cli_disk(v, cfg);
+	case OPT_TESTDEV:
+		return cli_testdev(cfg);
+	case 'v':
+		log_threshold = LOG_DEBUG;
+		break;
 	case OPT_LOG_LEVEL:
 		ret = cli_choice("--log-level", v, levels, &i);
 		if (!ret)

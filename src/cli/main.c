@@ -9,7 +9,7 @@
 #include "kvisor/vmm.h"
 
 #define KVISOR_VERSION "0.1.0"
-#define EXIT_USAGE 2
+#define EXIT_USAGE     2
 
 int main(int argc, char **argv)
 {

@@ -36,7 +36,8 @@ int config_init(struct vm_config *cfg)
 		char err[CONFIG_ERR_MAX];
 
 		/* Only ENOMEM can fail here: the defaults are valid. */
-		if ((*t)->machine && config_add_device(cfg, (*t)->name, NULL, NULL, err, sizeof(err))) {
+		if ((*t)->machine &&
+		    config_add_device(cfg, (*t)->name, NULL, NULL, err, sizeof(err))) {
 			config_free(cfg);
 			return -ENOMEM;
 		}
@@ -70,12 +71,27 @@ int config_parse_size(const char *s, uint64_t *out)
 	if (errno)
 		return -EINVAL;
 	switch (toupper((unsigned char)*end)) {
-	case '\0': shift = 20; break;
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default: return -EINVAL;
+	case '\0':
+		shift = 20;
+		break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (*end == 'i' && end[1] == 'B')
 		end += 2;
@@ -147,13 +163,15 @@ static int config_set_profile(struct vm_config *cfg, const char *v, char *err, s
 		char val[16];
 
 		if (len < 3 || strncmp(opt, "hz=", 3))
-			return config_error(err, errlen, "profile %.*s: unknown option '%.*s' (hz=N)",
-					    (int)plen, v, len, opt);
+			return config_error(err, errlen,
+					    "profile %.*s: unknown option '%.*s' (hz=N)", (int)plen,
+					    v, len, opt);
 		snprintf(val, sizeof(val), "%.*s", len - 3, opt + 3);
 		if (len - 3 >= (int)sizeof(val) || config_parse_uint(val, &hz) || hz == 0 ||
 		    hz > CONFIG_PROFILE_HZ_MAX)
-			return config_error(err, errlen, "profile %.*s: invalid hz '%.*s' (1 to %d)",
-					    (int)plen, v, len - 3, opt + 3, CONFIG_PROFILE_HZ_MAX);
+			return config_error(err, errlen,
+					    "profile %.*s: invalid hz '%.*s' (1 to %d)", (int)plen,
+					    v, len - 3, opt + 3, CONFIG_PROFILE_HZ_MAX);
 		comma = next;
 	}
 	ret = config_set_string(&cfg->profile, v, plen);
@@ -199,7 +217,8 @@ static int config_set_one(struct vm_config *cfg, const char *key, const char *v,
 		unsigned n;
 
 		if (config_parse_uint(v, &n) || n == 0)
-			return config_error(err, errlen, "cpus: invalid count '%s' (at least 1)", v);
+			return config_error(err, errlen, "cpus: invalid count '%s' (at least 1)",
+					    v);
 		cfg->cpus = n;
 		return 0;
 	}

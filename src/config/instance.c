@@ -112,7 +112,8 @@ static int config_choose_id(const struct vm_config *cfg, const struct device_typ
 	if (!config_id_valid(id))
 		return config_error(err, errlen,
 				    "%s: invalid id '%s' (a letter, then letters, digits, '-' or '_'; "
-				    "at most %d bytes)", t->name, id, CONFIG_ID_MAX - 1);
+				    "at most %d bytes)",
+				    t->name, id, CONFIG_ID_MAX - 1);
 	snprintf(dev->id, sizeof(dev->id), "%s", id);
 	if (config_find_device(cfg, dev->id))
 		return config_error(err, errlen, "%s: duplicate id", dev->id);
@@ -144,8 +145,9 @@ static int config_parse_opt(const struct config_device *dev, const struct config
 	switch (spec->kind) {
 	case CONFIG_OPT_STRING:
 		if (spec->max && strlen(o->value) > spec->max)
-			return config_error(err, errlen, "%s: %s: expected at most %u bytes, got '%s'",
-					    dev->id, o->key, spec->max, o->value);
+			return config_error(err, errlen,
+					    "%s: %s: expected at most %u bytes, got '%s'", dev->id,
+					    o->key, spec->max, o->value);
 		*(const char **)field = o->value;
 		return 0;
 	case CONFIG_OPT_BOOL:
@@ -191,7 +193,8 @@ static int config_parse_opts(const struct device_type *t, struct config_device *
 		unsigned s = 0;
 
 		if (!o->value)
-			return config_error(err, errlen, "%s: '%s' is not KEY=VALUE", dev->id, o->key);
+			return config_error(err, errlen, "%s: '%s' is not KEY=VALUE", dev->id,
+					    o->key);
 		while (s < nspecs && strcmp(specs[s].key, o->key))
 			s++;
 		if (s == nspecs) {
@@ -205,7 +208,8 @@ static int config_parse_opts(const struct device_type *t, struct config_device *
 					    o->key, list);
 		}
 		if (given & (1u << s))
-			return config_error(err, errlen, "%s: duplicate option '%s'", dev->id, o->key);
+			return config_error(err, errlen, "%s: duplicate option '%s'", dev->id,
+					    o->key);
 		given |= 1u << s;
 		ret = config_parse_opt(dev, &specs[s], o, dev->params, err, errlen);
 		if (ret)
@@ -216,7 +220,8 @@ static int config_parse_opts(const struct device_type *t, struct config_device *
 
 		if (specs[s].required &&
 		    (!(given & (1u << s)) || (specs[s].kind == CONFIG_OPT_STRING && !**str)))
-			return config_error(err, errlen, "%s: %s is missing", dev->id, specs[s].key);
+			return config_error(err, errlen, "%s: %s is missing", dev->id,
+					    specs[s].key);
 	}
 	return 0;
 }

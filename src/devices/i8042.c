@@ -7,9 +7,9 @@
 #include "kvisor/log.h"
 #include "kvisor/vm.h"
 
-#define I8042_DATA    0
-#define I8042_CMD     4
-#define I8042_RESET   0xfe
+#define I8042_DATA  0
+#define I8042_CMD   4
+#define I8042_RESET 0xfe
 
 static void i8042_read(void *opaque, uint64_t off, void *data, uint32_t len)
 {

@@ -99,13 +99,16 @@ static void pci_testdev_mem64_write(void *opaque, uint64_t off, const void *data
 }
 
 static const struct bus_ops pci_testdev_regs_ops = {
-	.read = pci_testdev_regs_read, .write = pci_testdev_regs_write,
+	.read = pci_testdev_regs_read,
+	.write = pci_testdev_regs_write,
 };
 static const struct bus_ops pci_testdev_io_ops = {
-	.read = pci_testdev_io_read, .write = pci_testdev_io_write,
+	.read = pci_testdev_io_read,
+	.write = pci_testdev_io_write,
 };
 static const struct bus_ops pci_testdev_mem64_ops = {
-	.read = pci_testdev_mem64_read, .write = pci_testdev_mem64_write,
+	.read = pci_testdev_mem64_read,
+	.write = pci_testdev_mem64_write,
 };
 
 static int pci_testdev_create(struct vm *vm, const struct config_device *inst, void **state)

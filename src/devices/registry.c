@@ -13,10 +13,10 @@ const struct device_type *const device_types[] = {
 	&serial8250_type,
 	&acpi_pm_type,
 	&i8042_type,
-	&pci_host_type,    /* PCI bus 0 and its host bridge: before any PCI function */
+	&pci_host_type, /* PCI bus 0 and its host bridge: before any PCI function */
 	&testdev_type,
 	&pci_testdev_type,
-	&virtio_blk_type,  /* in description order: vda, vdb, ... */
+	&virtio_blk_type, /* in description order: vda, vdb, ... */
 	NULL,
 };
 
@@ -44,7 +44,8 @@ static int device_create(struct vm *vm, const struct config_device *inst)
 		/* One line per failure: the device's own when it gave one
 		 * (e.g. "disk PATH: in use by another process (locked)"). */
 		if (log_error_count() == errors)
-			log_err("%s: cannot create %s: %s", inst->id, inst->type->name, strerror(-ret));
+			log_err("%s: cannot create %s: %s", inst->id, inst->type->name,
+				strerror(-ret));
 		free(d);
 		return ret;
 	}

@@ -16,8 +16,14 @@
 #include "kvisor/vm.h"
 
 enum {
-	UART_RBR_THR = 0, UART_IER = 1, UART_IIR_FCR = 2, UART_LCR = 3,
-	UART_MCR = 4, UART_LSR = 5, UART_MSR = 6, UART_SCR = 7,
+	UART_RBR_THR = 0,
+	UART_IER = 1,
+	UART_IIR_FCR = 2,
+	UART_LCR = 3,
+	UART_MCR = 4,
+	UART_LSR = 5,
+	UART_MSR = 6,
+	UART_SCR = 7,
 };
 #define IER_RDI   0x01
 #define IER_THRI  0x02
@@ -50,7 +56,7 @@ struct serial8250 {
 	struct vm *vm;
 	pthread_mutex_t lock;
 	uint8_t ier, lcr, mcr, msr, scr, fcr, dll, dlm;
-	bool thr_irq;  /* THR-empty interrupt pending */
+	bool thr_irq; /* THR-empty interrupt pending */
 	bool irq_level;
 	uint8_t rx[SERIAL_RX_SIZE];
 	size_t rx_head, rx_len;

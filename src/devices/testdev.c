@@ -105,10 +105,12 @@ static void testdev_mmio_write(void *opaque, uint64_t off, const void *data, uin
 }
 
 static const struct bus_ops testdev_pio_ops = {
-	.read = testdev_pio_read, .write = testdev_pio_write,
+	.read = testdev_pio_read,
+	.write = testdev_pio_write,
 };
 static const struct bus_ops testdev_mmio_ops = {
-	.read = testdev_mmio_read, .write = testdev_mmio_write,
+	.read = testdev_mmio_read,
+	.write = testdev_mmio_write,
 };
 
 static int testdev_create(struct vm *vm, const struct config_device *inst, void **state)

@@ -19,14 +19,14 @@
 #include "kvisor/vm.h"
 #include "kvisor/vq.h"
 
-#define VIRTIO_BLK_MAX_QUEUES  16
-#define VIRTIO_BLK_QUEUE_SIZE  256
-#define VIRTIO_BLK_SEG_MAX     128 /* data buffers per request */
-#define VIRTIO_BLK_RING_DEPTH  1024 /* io_uring entries at most */
-#define VIRTIO_BLK_SECTOR      512ULL
-#define VIRTIO_BLK_HDR_LEN     16
-#define VIRTIO_BLK_SEG_LEN     16 /* struct virtio_blk_discard_write_zeroes */
-#define VIRTIO_BLK_ID_BYTES    VIRTIO_BLK_SERIAL_MAX
+#define VIRTIO_BLK_MAX_QUEUES 16
+#define VIRTIO_BLK_QUEUE_SIZE 256
+#define VIRTIO_BLK_SEG_MAX    128  /* data buffers per request */
+#define VIRTIO_BLK_RING_DEPTH 1024 /* io_uring entries at most */
+#define VIRTIO_BLK_SECTOR     512ULL
+#define VIRTIO_BLK_HDR_LEN    16
+#define VIRTIO_BLK_SEG_LEN    16 /* struct virtio_blk_discard_write_zeroes */
+#define VIRTIO_BLK_ID_BYTES   VIRTIO_BLK_SERIAL_MAX
 /* Discard and write-zeroes limits: one segment of up to ~2 GiB, 4 KiB-aligned
  * hints (a hole punch handles any alignment). */
 #define VIRTIO_BLK_MAX_ZERO_SECTORS 0x3ffff8u
@@ -95,16 +95,16 @@ struct virtio_blk_req {
 	struct virtio_blk_req *next_free;
 	unsigned qi;
 	uint16_t head;
-	uint8_t *status;       /* the chain's last writable byte, in guest RAM */
-	uint32_t written;      /* used length reported on success */
-	uint64_t expect;       /* bytes a READ or WRITE must move */
+	uint8_t *status;  /* the chain's last writable byte, in guest RAM */
+	uint32_t written; /* used length reported on success */
+	uint64_t expect;  /* bytes a READ or WRITE must move */
 	struct iovec iov[VIRTIO_BLK_SEG_MAX];
 };
 
 struct virtio_blk_queue {
 	struct virtio_blk_req *reqs;
 	struct virtio_blk_req *free;
-	bool starved;          /* stopped popping for want of a slot */
+	bool starved; /* stopped popping for want of a slot */
 };
 
 /* Everything below the device lock (virtio_dev_lock), which every
@@ -115,7 +115,7 @@ struct virtio_blk {
 	struct virtio_dev *vdev;
 	struct block_dev *bdev;
 	bool readonly;
-	uint64_t capacity;     /* 512-byte sectors */
+	uint64_t capacity; /* 512-byte sectors */
 	uint8_t serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 	unsigned nr_queues;
@@ -128,8 +128,8 @@ static void virtio_blk_process(struct virtio_blk *blk, unsigned qi);
 
 /* Finish (req) with (status) and hand its chain back; the caller notifies
  * the driver once it is done pushing. */
-static void virtio_blk_complete(struct virtio_blk *blk, struct virtio_blk_req *req,
-				uint8_t status, uint32_t written)
+static void virtio_blk_complete(struct virtio_blk *blk, struct virtio_blk_req *req, uint8_t status,
+				uint32_t written)
 {
 	struct virtio_blk_queue *q = &blk->queues[req->qi];
 
@@ -157,8 +157,10 @@ static void virtio_blk_done(struct block_req *breq, int64_t res)
 	if (res < 0 || (rw && (uint64_t)res != req->expect)) {
 		/* Host errors and short transfers alike: the guest sees IOERR. */
 		log_ratelimited(&blk->rl, LOG_WARN, "%s: %s at byte %" PRIu64 ": %s", blk->name,
-				breq->op == BLOCK_READ ? "read" : breq->op == BLOCK_WRITE ? "write" :
-				breq->op == BLOCK_FLUSH ? "flush" : "discard/write-zeroes",
+				breq->op == BLOCK_READ  ? "read" :
+				breq->op == BLOCK_WRITE ? "write" :
+				breq->op == BLOCK_FLUSH ? "flush" :
+							  "discard/write-zeroes",
 				breq->offset, res < 0 ? strerror((int)-res) : "short transfer");
 		status = VIRTIO_BLK_S_IOERR;
 	}
@@ -179,8 +181,13 @@ static int virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *req,
 			     uint64_t offset, uint64_t len, unsigned iovcnt)
 {
 	req->breq = (struct block_req){
-		.op = op, .offset = offset, .len = len, .iov = req->iov, .iovcnt = iovcnt,
-		.done = virtio_blk_done, .opaque = req,
+		.op = op,
+		.offset = offset,
+		.len = len,
+		.iov = req->iov,
+		.iovcnt = iovcnt,
+		.done = virtio_blk_done,
+		.opaque = req,
 		/* Without VIRTIO_BLK_F_FLUSH the driver cannot flush, so the
 		 * device's cache must be write-through (virtio 1.2, 5.2.6.2). */
 		.dsync = op == BLOCK_WRITE &&
@@ -353,7 +360,8 @@ static void virtio_blk_handle(struct virtio_blk *blk, unsigned qi, struct virtio
 	req->written = 1;
 	st = virtio_blk_start(blk, req, c);
 	if (st != VIRTIO_BLK_PENDING)
-		virtio_blk_complete(blk, req, (uint8_t)st, st == VIRTIO_BLK_S_OK ? req->written : 1);
+		virtio_blk_complete(blk, req, (uint8_t)st,
+				    st == VIRTIO_BLK_S_OK ? req->written : 1);
 }
 
 /* Start every chain available on queue (qi) while slots last (transport
@@ -554,7 +562,8 @@ static const struct config_opt_spec virtio_blk_opts[] = {
 	{ VIRTIO_BLK_OPT("path", path), .kind = CONFIG_OPT_STRING, .required = true,
 	  .max = CONFIG_PATH_MAX - 1 },
 	{ VIRTIO_BLK_OPT("readonly", readonly), .kind = CONFIG_OPT_BOOL },
-	{ VIRTIO_BLK_OPT("serial", serial), .kind = CONFIG_OPT_STRING, .max = VIRTIO_BLK_SERIAL_MAX },
+	{ VIRTIO_BLK_OPT("serial", serial), .kind = CONFIG_OPT_STRING,
+	  .max = VIRTIO_BLK_SERIAL_MAX },
 	{ VIRTIO_BLK_OPT("cache", cache), .kind = CONFIG_OPT_CHOICE, .choices = virtio_blk_caches },
 	{ .key = NULL },
 };

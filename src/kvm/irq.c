@@ -12,10 +12,10 @@
 #include "kvisor/log.h"
 #include "kvisor/vm.h"
 
-#define IRQ_NR_PIC_PINS   16
+#define IRQ_NR_PIC_PINS 16
 /* KVM's default table: GSI 0-15 to the IOAPIC and a PIC, 16-23 to the IOAPIC. */
-#define IRQ_NR_DEFAULT    (IRQ_NR_PIC_PINS * 2 + (IRQ_NR_IOAPIC_PINS - IRQ_NR_PIC_PINS))
-#define IRQ_MAX_MSI       (IRQ_MAX_GSI - IRQ_MSI_GSI_BASE)
+#define IRQ_NR_DEFAULT (IRQ_NR_PIC_PINS * 2 + (IRQ_NR_IOAPIC_PINS - IRQ_NR_PIC_PINS))
+#define IRQ_MAX_MSI    (IRQ_MAX_GSI - IRQ_MSI_GSI_BASE)
 
 struct irq_msi {
 	bool used;
@@ -33,7 +33,7 @@ struct irq_table {
 	unsigned next_free;  /* search hint into msi[] */
 	bool dirty;          /* a change not yet sent to KVM */
 	struct kvm_irq_routing *buf;
-	unsigned buf_cap;    /* entries buf holds */
+	unsigned buf_cap; /* entries buf holds */
 };
 
 int vm_irq_line(struct vm *vm, unsigned irq, int level)

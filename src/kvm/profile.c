@@ -19,14 +19,14 @@
 
 struct profile {
 	char *path;
-	int fd;         /* (path), open since creation; -1 once written */
+	int fd; /* (path), open since creation; -1 once written */
 	unsigned hz;
 	unsigned nr_cpus;
 	struct profile_table *tables; /* per vCPU, each written by its thread only */
-	int *pending;   /* per vCPU: the timer asked for a sample (atomic) */
-	struct vm *vm;  /* while started */
-	int tfd;        /* the timerfd while started, else -1 */
-	bool sync;      /* KVM stores the registers into kvm_run on request */
+	int *pending;                 /* per vCPU: the timer asked for a sample (atomic) */
+	struct vm *vm;                /* while started */
+	int tfd;                      /* the timerfd while started, else -1 */
+	bool sync;                    /* KVM stores the registers into kvm_run on request */
 };
 
 int profile_create(struct profile **out, const char *path, unsigned hz, unsigned nr_vcpus)

@@ -114,7 +114,8 @@ static int vcpu_exit_mmio(struct vcpu *vcpu)
 	return 0;
 }
 
-static int vcpu_fatal(struct vcpu *vcpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int vcpu_fatal(struct vcpu *vcpu, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static int vcpu_fatal(struct vcpu *vcpu, const char *fmt, ...)
 {

@@ -62,7 +62,8 @@ static int vm_check_kvm(struct vm *vm)
 	}
 	for (size_t i = 0; i < sizeof(vm_required_caps) / sizeof(vm_required_caps[0]); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, vm_required_caps[i].cap) <= 0) {
-			log_err("/dev/kvm: missing required extension %s", vm_required_caps[i].name);
+			log_err("/dev/kvm: missing required extension %s",
+				vm_required_caps[i].name);
 			return -ENOTSUP;
 		}
 	}
@@ -98,7 +99,8 @@ static int vm_map_ram(struct vm *vm)
 			.memory_size = r->size,
 			.userspace_addr = (uintptr_t)r->hva,
 		};
-		int ret = vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &slot, "KVM_SET_USER_MEMORY_REGION");
+		int ret = vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &slot,
+				   "KVM_SET_USER_MEMORY_REGION");
 
 		if (ret)
 			return ret;
@@ -144,7 +146,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (ret)
 		return ret;
 	if (cfg->cpus == 0 || (int)cfg->cpus > vm->max_vcpus) {
-		log_err("--cpus %u: this host's KVM supports 1 to %d vCPUs", cfg->cpus, vm->max_vcpus);
+		log_err("--cpus %u: this host's KVM supports 1 to %d vCPUs", cfg->cpus,
+			vm->max_vcpus);
 		return -EINVAL;
 	}
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -293,7 +296,7 @@ void vm_destroy(struct vm *vm)
 	}
 	lifecycle_joined(vm);
 	boot_load_cancel(vm); /* before the guest RAM goes */
-	devices_destroy(vm); /* PCI bus 0 too (the pci-host device) */
+	devices_destroy(vm);  /* PCI bus 0 too (the pci-host device) */
 	/* After the devices: their last completions run on it. */
 	evloop_destroy(vm->io);
 	vm->io = NULL;

@@ -49,7 +49,8 @@ char *pvm_cmdline_merge(const char *user)
 			tail = s; /* the rest is for init, not the kernel */
 			break;
 		}
-		if ((size_t)(e - s) > strlen(CLEARCPUID) && !strncmp(s, CLEARCPUID, strlen(CLEARCPUID))) {
+		if ((size_t)(e - s) > strlen(CLEARCPUID) &&
+		    !strncmp(s, CLEARCPUID, strlen(CLEARCPUID))) {
 			/* Linux 6.1 honours only the last clearcpuid=: merge. */
 			s += strlen(CLEARCPUID);
 			ok = put(fi, ",", 1) && put(fi, s, (size_t)(e - s));
@@ -61,8 +62,10 @@ char *pvm_cmdline_merge(const char *user)
 	if (fi && fclose(fi))
 		ok = false;
 	if (ok)
-		ok = fprintf(fo, "%s" PVM_PARAMS " " CLEARCPUID PVM_CLEARCPUID "%s " PVM_PARAMS_LAST
-			     "%s%s", first ? "" : " ", ids ? ids : "", tail ? " " : "",
+		ok = fprintf(fo,
+			     "%s" PVM_PARAMS " " CLEARCPUID PVM_CLEARCPUID "%s " PVM_PARAMS_LAST
+			     "%s%s",
+			     first ? "" : " ", ids ? ids : "", tail ? " " : "",
 			     tail ? tail : "") > 0;
 	if (fo && fclose(fo))
 		ok = false;

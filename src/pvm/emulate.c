@@ -101,22 +101,38 @@ static int emu_gpr(x86_reg reg, struct pvm_emu_op *op)
 __u64 *pvm_emu_gpr(struct kvm_regs *r, unsigned num)
 {
 	switch (num & 15) {
-	case 0: return &r->rax;
-	case 1: return &r->rcx;
-	case 2: return &r->rdx;
-	case 3: return &r->rbx;
-	case 4: return &r->rsp;
-	case 5: return &r->rbp;
-	case 6: return &r->rsi;
-	case 7: return &r->rdi;
-	case 8: return &r->r8;
-	case 9: return &r->r9;
-	case 10: return &r->r10;
-	case 11: return &r->r11;
-	case 12: return &r->r12;
-	case 13: return &r->r13;
-	case 14: return &r->r14;
-	default: return &r->r15;
+	case 0:
+		return &r->rax;
+	case 1:
+		return &r->rcx;
+	case 2:
+		return &r->rdx;
+	case 3:
+		return &r->rbx;
+	case 4:
+		return &r->rsp;
+	case 5:
+		return &r->rbp;
+	case 6:
+		return &r->rsi;
+	case 7:
+		return &r->rdi;
+	case 8:
+		return &r->r8;
+	case 9:
+		return &r->r9;
+	case 10:
+		return &r->r10;
+	case 11:
+		return &r->r11;
+	case 12:
+		return &r->r12;
+	case 13:
+		return &r->r13;
+	case 14:
+		return &r->r14;
+	default:
+		return &r->r15;
 	}
 }
 
@@ -146,19 +162,29 @@ static int emu_addr_reg(struct pvm_emu *e, unsigned len, x86_reg reg, uint64_t *
 static int emu_seg(x86_reg reg, const x86_op_mem *m)
 {
 	switch (reg) {
-	case X86_REG_ES: return PVM_EMU_ES;
-	case X86_REG_CS: return PVM_EMU_CS;
-	case X86_REG_SS: return PVM_EMU_SS;
-	case X86_REG_DS: return PVM_EMU_DS;
-	case X86_REG_FS: return PVM_EMU_FS;
-	case X86_REG_GS: return PVM_EMU_GS;
+	case X86_REG_ES:
+		return PVM_EMU_ES;
+	case X86_REG_CS:
+		return PVM_EMU_CS;
+	case X86_REG_SS:
+		return PVM_EMU_SS;
+	case X86_REG_DS:
+		return PVM_EMU_DS;
+	case X86_REG_FS:
+		return PVM_EMU_FS;
+	case X86_REG_GS:
+		return PVM_EMU_GS;
 	default:
 		break;
 	}
 	/* No override: SS for rsp/rbp-based addresses, DS for the rest. */
 	switch (m->base) {
-	case X86_REG_RSP: case X86_REG_ESP: case X86_REG_SP:
-	case X86_REG_RBP: case X86_REG_EBP: case X86_REG_BP:
+	case X86_REG_RSP:
+	case X86_REG_ESP:
+	case X86_REG_SP:
+	case X86_REG_RBP:
+	case X86_REG_EBP:
+	case X86_REG_BP:
 		return PVM_EMU_SS;
 	default:
 		return PVM_EMU_DS;
@@ -168,8 +194,7 @@ static int emu_seg(x86_reg reg, const x86_op_mem *m)
 /* Linear address of memory operand (m): segment base + (base + index *
  * scale + disp), wrapped to the address size. Segment limits are not
  * checked (64-bit code has none; the core only serves guest kernels). */
-static int emu_mem_la(struct pvm_emu *e, const cs_insn *ci, const x86_op_mem *m,
-		      uint64_t *la)
+static int emu_mem_la(struct pvm_emu *e, const cs_insn *ci, const x86_op_mem *m, uint64_t *la)
 {
 	unsigned asize = ci->detail->x86.addr_size;
 	uint64_t ea = (uint64_t)m->disp, v;
@@ -237,8 +262,16 @@ static bool emu_has_lock(const uint8_t *insn, size_t len)
 		switch (insn[i]) {
 		case 0xf0:
 			return true;
-		case 0xf2: case 0xf3: case 0x2e: case 0x36: case 0x3e: case 0x26:
-		case 0x64: case 0x65: case 0x66: case 0x67:
+		case 0xf2:
+		case 0xf3:
+		case 0x2e:
+		case 0x36:
+		case 0x3e:
+		case 0x26:
+		case 0x64:
+		case 0x65:
+		case 0x66:
+		case 0x67:
 			continue;
 		default:
 			return false;

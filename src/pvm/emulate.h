@@ -29,13 +29,20 @@ enum pvm_emu_kind {
 };
 
 /* Segment registers, in the order of their x86 encoding. */
-enum pvm_emu_seg { PVM_EMU_ES, PVM_EMU_CS, PVM_EMU_SS, PVM_EMU_DS, PVM_EMU_FS, PVM_EMU_GS,
-		   PVM_EMU_NR_SEGS };
+enum pvm_emu_seg {
+	PVM_EMU_ES,
+	PVM_EMU_CS,
+	PVM_EMU_SS,
+	PVM_EMU_DS,
+	PVM_EMU_FS,
+	PVM_EMU_GS,
+	PVM_EMU_NR_SEGS
+};
 
 /* An exception or software interrupt to deliver after the instruction. */
 struct pvm_emu_event {
 	bool valid;
-	bool soft;           /* INT n: software interrupt, RIP already past it */
+	bool soft; /* INT n: software interrupt, RIP already past it */
 	bool has_error_code;
 	uint8_t vector;
 	uint32_t error_code;
@@ -43,7 +50,7 @@ struct pvm_emu_event {
 
 /* The part of the FPU state the core reads. */
 struct pvm_emu_fpu {
-	uint16_t fsw;        /* x87 status word */
+	uint16_t fsw; /* x87 status word */
 	uint32_t mxcsr;
 	uint32_t mxcsr_mask; /* writable MXCSR bits (FXSAVE's MXCSR_MASK) */
 };
@@ -79,12 +86,12 @@ struct pvm_emu {
 	void *ctx;
 	/* Out. */
 	enum pvm_emu_kind kind;
-	unsigned len;                 /* decoded length, 0 if undecodable */
-	unsigned dirty;               /* PVM_EMU_DIRTY_* */
-	uint32_t mxcsr;               /* new MXCSR if PVM_EMU_DIRTY_MXCSR */
+	unsigned len;   /* decoded length, 0 if undecodable */
+	unsigned dirty; /* PVM_EMU_DIRTY_* */
+	uint32_t mxcsr; /* new MXCSR if PVM_EMU_DIRTY_MXCSR */
 	struct pvm_emu_event event;
-	const char *why;              /* reason when not completed */
-	char text[PVM_EMU_TEXT_MAX];  /* "mnemonic operands" once decoded */
+	const char *why;             /* reason when not completed */
+	char text[PVM_EMU_TEXT_MAX]; /* "mnemonic operands" once decoded */
 };
 
 /* Decode the instruction at (insn, len) (the bytes at e->regs.rip) and

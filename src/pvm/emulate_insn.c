@@ -22,8 +22,8 @@
 #define X86_FLAGS_TF (1ULL << 8)
 #define X86_FLAGS_OF (1ULL << 11)
 #define X86_FLAGS_AC (1ULL << 18)
-#define X86_FLAGS_ARITH (X86_FLAGS_CF | X86_FLAGS_PF | X86_FLAGS_AF | X86_FLAGS_ZF | \
-			 X86_FLAGS_SF | X86_FLAGS_OF)
+#define X86_FLAGS_ARITH \
+	(X86_FLAGS_CF | X86_FLAGS_PF | X86_FLAGS_AF | X86_FLAGS_ZF | X86_FLAGS_SF | X86_FLAGS_OF)
 
 #define X86_FSW_ES (1u << 7) /* x87 exception summary: an unmasked one is pending */
 
@@ -164,7 +164,8 @@ static int emu_fwait(struct pvm_emu *e)
 		return emu_fail(e, ret, "cannot read the FPU state");
 	if (fpu.fsw & X86_FSW_ES) {
 		if (!(e->cr0 & X86_CR0_NE))
-			return emu_fail(e, -EOPNOTSUPP, "x87 error with CR0.NE=0 (FERR#) not handled");
+			return emu_fail(e, -EOPNOTSUPP,
+					"x87 error with CR0.NE=0 (FERR#) not handled");
 		return emu_fault(e, X86_VEC_MF, false);
 	}
 	return emu_retire(e);
@@ -239,8 +240,8 @@ static int emu_crc32(struct pvm_emu *e, const struct pvm_emu_insn *in)
 	uint64_t src;
 	int ret;
 
-	if (in->nr_ops != 2 || dst->type != PVM_EMU_OP_REG || dst->size < 4 ||
-	    in->op[1].size < 1 || in->op[1].size > 8)
+	if (in->nr_ops != 2 || dst->type != PVM_EMU_OP_REG || dst->size < 4 || in->op[1].size < 1 ||
+	    in->op[1].size > 8)
 		return emu_fail(e, -EOPNOTSUPP, "crc32 operand form not handled");
 	ret = emu_read_op(e, &in->op[1], &src);
 	if (ret)
@@ -360,18 +361,30 @@ int pvm_emu_execute(struct pvm_emu *e, const struct pvm_emu_insn *in)
 	if (!is_int && (e->regs.rflags & X86_FLAGS_TF))
 		return emu_fail(e, -EOPNOTSUPP, "RFLAGS.TF (single-step) set");
 	switch (e->kind) {
-	case PVM_EMU_INT3: return emu_int3(e);
-	case PVM_EMU_INTN: return emu_intn(e, in);
-	case PVM_EMU_FWAIT: return emu_fwait(e);
-	case PVM_EMU_CLAC: return emu_clac_stac(e, false);
-	case PVM_EMU_STAC: return emu_clac_stac(e, true);
-	case PVM_EMU_XGETBV: return emu_xgetbv(e);
-	case PVM_EMU_POPCNT: return emu_popcnt(e, in);
-	case PVM_EMU_CRC32: return emu_crc32(e, in);
-	case PVM_EMU_RDTSCP: return emu_rdtscp(e);
-	case PVM_EMU_CMPXCHG16B: return emu_cmpxchg16b(e, in);
-	case PVM_EMU_LDMXCSR: return emu_mxcsr(e, in, true);
-	case PVM_EMU_STMXCSR: return emu_mxcsr(e, in, false);
+	case PVM_EMU_INT3:
+		return emu_int3(e);
+	case PVM_EMU_INTN:
+		return emu_intn(e, in);
+	case PVM_EMU_FWAIT:
+		return emu_fwait(e);
+	case PVM_EMU_CLAC:
+		return emu_clac_stac(e, false);
+	case PVM_EMU_STAC:
+		return emu_clac_stac(e, true);
+	case PVM_EMU_XGETBV:
+		return emu_xgetbv(e);
+	case PVM_EMU_POPCNT:
+		return emu_popcnt(e, in);
+	case PVM_EMU_CRC32:
+		return emu_crc32(e, in);
+	case PVM_EMU_RDTSCP:
+		return emu_rdtscp(e);
+	case PVM_EMU_CMPXCHG16B:
+		return emu_cmpxchg16b(e, in);
+	case PVM_EMU_LDMXCSR:
+		return emu_mxcsr(e, in, true);
+	case PVM_EMU_STMXCSR:
+		return emu_mxcsr(e, in, false);
 	default:
 		return emu_fail(e, -EOPNOTSUPP, "instruction not handled by kvisor");
 	}

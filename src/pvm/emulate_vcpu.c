@@ -256,7 +256,7 @@ static int emu_inject(struct vcpu *vcpu, const struct pvm_emu_event *ev)
 		return -errno;
 	if (ve.exception.injected || ve.interrupt.injected || ve.nmi.injected)
 		return -EBUSY; /* never at an emulation failure; do not clobber it */
-	ve.flags = 0; /* leave NMI/SIPI/SMM/shadow state alone */
+	ve.flags = 0;          /* leave NMI/SIPI/SMM/shadow state alone */
 	if (ev->soft) {
 		ve.interrupt.injected = 1;
 		ve.interrupt.nr = ev->vector;
@@ -305,11 +305,12 @@ static void emu_count(struct vcpu *vcpu, const struct pvm_emu *e, uint64_t rip)
 		return;
 	__atomic_add_fetch(&st->emulated[e->kind], 1, __ATOMIC_RELAXED);
 	if (!(__atomic_fetch_or(&st->emulated_seen, bit, __ATOMIC_RELAXED) & bit))
-		log_debug("vcpu%u: completing '%s' at rip 0x%llx (first %s)%s%s", vcpu->id,
-			  e->text, (unsigned long long)rip, pvm_emu_kind_name(e->kind),
+		log_debug("vcpu%u: completing '%s' at rip 0x%llx (first %s)%s%s", vcpu->id, e->text,
+			  (unsigned long long)rip, pvm_emu_kind_name(e->kind),
 			  e->event.valid ? ", injecting " : "",
-			  e->event.valid ? (e->event.soft ? "a software interrupt" : "an exception")
-					 : "");
+			  e->event.valid ?
+				  (e->event.soft ? "a software interrupt" : "an exception") :
+				  "");
 }
 
 int pvm_emulate_vcpu(struct vcpu *vcpu, const uint8_t *insn, size_t len)
@@ -322,7 +323,8 @@ int pvm_emulate_vcpu(struct vcpu *vcpu, const uint8_t *insn, size_t len)
 	int ret;
 
 	memset(&e, 0, sizeof(e));
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &e.regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &e.regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	emu_load(&e, &sregs);
 	rip = e.regs.rip;
@@ -332,8 +334,8 @@ int pvm_emulate_vcpu(struct vcpu *vcpu, const uint8_t *insn, size_t len)
 	if (ret) {
 		emu_hex(hex, sizeof(hex), insn, e.len ? e.len : len);
 		log_err("vcpu%u: cannot complete '%s' (%s) at rip 0x%llx, cpl %u, %u-bit: %s",
-			vcpu->id, e.text[0] ? e.text : "?", hex, (unsigned long long)rip,
-			e.cpl, e.mode, e.why ? e.why : strerror(-ret));
+			vcpu->id, e.text[0] ? e.text : "?", hex, (unsigned long long)rip, e.cpl,
+			e.mode, e.why ? e.why : strerror(-ret));
 		return 0;
 	}
 	emu_count(vcpu, &e, rip);

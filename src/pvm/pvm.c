@@ -14,9 +14,7 @@
 #include "kvisor/vm.h"
 #include "pvm_priv.h"
 
-
 #define PVM_SYSFS "/sys/module/kvm_pvm"
-
 
 bool pvm_host_detect(void)
 {
@@ -78,16 +76,15 @@ void pvm_destroy(struct vm *vm)
 {
 	if (vm->pvm)
 		log_debug("kvm-pvm layer: %llu syscalls fixed, %llu page faults stepped, "
-			  "%llu instructions completed", vm->pvm->syscalls, vm->pvm->stepped,
-			  vm->pvm->completed);
+			  "%llu instructions completed",
+			  vm->pvm->syscalls, vm->pvm->stepped, vm->pvm->completed);
 	if (vm->pvm)
 		pvm_emulate_log_counts(vm->pvm);
 	free(vm->pvm);
 	vm->pvm = NULL;
 }
 
-
-#define KVM_CPUID_FEATURES_LEAF 0x40000001
+#define KVM_CPUID_FEATURES_LEAF    0x40000001
 #define KVM_FEATURE_PV_UNHALT      7
 #define KVM_FEATURE_PV_SEND_IPI    11
 #define KVM_FEATURE_PV_SCHED_YIELD 13
@@ -101,8 +98,9 @@ void pvm_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid)
 		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
 
 		if (e->function == KVM_CPUID_FEATURES_LEAF)
-			e->eax &= ~((1u << KVM_FEATURE_PV_UNHALT) | (1u << KVM_FEATURE_PV_SEND_IPI) |
-				    (1u << KVM_FEATURE_PV_SCHED_YIELD));
+			e->eax &=
+				~((1u << KVM_FEATURE_PV_UNHALT) | (1u << KVM_FEATURE_PV_SEND_IPI) |
+				  (1u << KVM_FEATURE_PV_SCHED_YIELD));
 	}
 }
 

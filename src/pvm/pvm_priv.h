@@ -12,21 +12,21 @@ struct vcpu;
 #define PVM_EMU_MAX_KINDS 16
 
 struct pvm_state {
-	unsigned long long completed; /* instructions completed for the guest */
+	unsigned long long completed;                   /* instructions completed for the guest */
 	unsigned long long emulated[PVM_EMU_MAX_KINDS]; /* per enum pvm_emu_kind */
-	unsigned emulated_seen;       /* kinds logged once already (bit mask) */
-	unsigned long long syscalls;  /* failed syscalls fixed up */
-	unsigned long long stepped;   /* ordinary #PFs single-stepped */
+	unsigned emulated_seen;                         /* kinds logged once already (bit mask) */
+	unsigned long long syscalls;                    /* failed syscalls fixed up */
+	unsigned long long stepped;                     /* ordinary #PFs single-stepped */
 };
 
 /* Per-vCPU state of the syscall fix-up (only touched by its vCPU thread). */
 struct pvm_vcpu {
-	bool armed;         /* breakpoint on the #PF handler is set */
-	bool stepping;      /* single-stepping past the handler's first insn */
-	uint64_t bp_gva;    /* #PF handler address the breakpoint is on */
+	bool armed;      /* breakpoint on the #PF handler is set */
+	bool stepping;   /* single-stepping past the handler's first insn */
+	uint64_t bp_gva; /* #PF handler address the breakpoint is on */
 	uint64_t lstar;
 	uint64_t star;
-	uint64_t fmask;     /* SYSCALL_MASK: tells a real syscall from a jump */
+	uint64_t fmask; /* SYSCALL_MASK: tells a real syscall from a jump */
 	uint64_t next_check_ns;
 };
 

@@ -17,14 +17,14 @@
 #include "kvisor/x86.h"
 #include "pvm_priv.h"
 
-#define MSR_STAR  0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_FMASK 0xc0000084
-#define X86_RFLAGS_RF (1ULL << 16)
-#define X86_CR4_LA57 (1ULL << 12)
-#define X86_PF_VECTOR 14
-#define DR6_BS (1ULL << 14)
-#define DR7_G0 (1ULL << 1)
+#define MSR_STAR        0xc0000081
+#define MSR_LSTAR       0xc0000082
+#define MSR_FMASK       0xc0000084
+#define X86_RFLAGS_RF   (1ULL << 16)
+#define X86_CR4_LA57    (1ULL << 12)
+#define X86_PF_VECTOR   14
+#define DR6_BS          (1ULL << 14)
+#define DR7_G0          (1ULL << 1)
 #define POLL_UNARMED_NS (10 * 1000 * 1000ULL)
 #define POLL_ARMED_NS   (100 * 1000 * 1000ULL)
 

@@ -41,7 +41,7 @@
 #define EVLOOP_EVENTS 32
 
 struct evloop_watch {
-	evloop_fn fn;   /* NULL: slot free */
+	evloop_fn fn; /* NULL: slot free */
 	void *opaque;
 	uint32_t gen;
 };
@@ -59,14 +59,14 @@ struct evloop {
 	int epfd;
 	int wakefd;
 	pthread_t thread;
-	bool threaded;               /* evloop_create: served by (thread) */
-	pthread_mutex_t lock;        /* the table, stop, calls; held around each callback */
-	pthread_cond_t call_done;    /* a queued call finished */
+	bool threaded;                /* evloop_create: served by (thread) */
+	pthread_mutex_t lock;         /* the table, stop, calls; held around each callback */
+	pthread_cond_t call_done;     /* a queued call finished */
 	struct evloop_watch *watches; /* indexed by fd */
 	unsigned nwatches;
 	uint32_t next_gen;
 	bool stop;
-	bool running;                /* a thread is in evloop_serve */
+	bool running;                            /* a thread is in evloop_serve */
 	struct evloop_call *calls, **calls_tail; /* FIFO of pending evloop_calls */
 	char name[16];
 };
@@ -154,7 +154,8 @@ static int evloop_serve(struct evloop *loop)
 			evloop_self = loop;
 			if (evs[i].data.u64 == EVLOOP_WAKE) {
 				if (read(loop->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-					log_warn("%s: wake eventfd: %s", loop->name, strerror(errno));
+					log_warn("%s: wake eventfd: %s", loop->name,
+						 strerror(errno));
 				evloop_run_calls(loop);
 			} else {
 				evloop_dispatch(loop, &evs[i]);

@@ -24,8 +24,7 @@ static uint32_t profile_hash(unsigned cpl, uint64_t rip)
 
 /* The slot holding (cpl, rip), or the free slot where it belongs. The load
  * is at most 1/2, so the probe ends. */
-static struct profile_entry *profile_slot(const struct profile_table *t, unsigned cpl,
-					  uint64_t rip)
+static struct profile_entry *profile_slot(const struct profile_table *t, unsigned cpl, uint64_t rip)
 {
 	uint32_t i = profile_hash(cpl, rip) & t->mask;
 
@@ -177,8 +176,10 @@ long profile_write_tables(FILE *f, const struct profile_table *tables, unsigned 
 		samples += tables[i].samples;
 		dropped += tables[i].dropped;
 	}
-	fprintf(f, "# kvisor profile: hz=%u vcpus=%u samples=%" PRIu64 " dropped=%" PRIu64
-		   " rows=%ld (count cpl rip)\n", hz, n, samples, dropped, nr);
+	fprintf(f,
+		"# kvisor profile: hz=%u vcpus=%u samples=%" PRIu64 " dropped=%" PRIu64
+		" rows=%ld (count cpl rip)\n",
+		hz, n, samples, dropped, nr);
 	for (long i = 0; i < nr; i++)
 		fprintf(f, "%" PRIu64 " %u %016" PRIx64 "\n", rows[i].count, rows[i].cpl,
 			rows[i].rip);

@@ -27,8 +27,7 @@
 #define VIRTIO_CAP_LENGTH      12
 #define VIRTIO_CAP_DATA        16
 
-static int virtio_pci_kvm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int fd,
-				    bool assign)
+static int virtio_pci_kvm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int fd, bool assign)
 {
 	struct kvm_ioeventfd io = {
 		.addr = addr,
@@ -68,8 +67,8 @@ void virtio_pci_kick(struct virtio_pci_queue *q)
 
 	/* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
 	if (write(q->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(&q->vp->rl, LOG_WARN, "%s: queue %u doorbell: %s",
-				q->vp->cfg.name, q->idx, strerror(errno));
+		log_ratelimited(&q->vp->rl, LOG_WARN, "%s: queue %u doorbell: %s", q->vp->cfg.name,
+				q->idx, strerror(errno));
 }
 
 /* A doorbell rang (event-loop thread). While paused the kick is only
@@ -166,8 +165,8 @@ static void virtio_pci_bar_write(void *opaque, uint64_t off, const void *data, u
 		   len <= vp->cfg.cfg_size - (off - VIRTIO_PCI_DEVICE_OFF)) {
 		pthread_mutex_lock(&vp->lock);
 		if (vp->ops->cfg_write)
-			vp->ops->cfg_write(vp->opaque, (uint32_t)(off - VIRTIO_PCI_DEVICE_OFF), data,
-					   len);
+			vp->ops->cfg_write(vp->opaque, (uint32_t)(off - VIRTIO_PCI_DEVICE_OFF),
+					   data, len);
 		pthread_mutex_unlock(&vp->lock);
 	} else if (off >= VIRTIO_PCI_NOTIFY_OFF) {
 		/* A doorbell KVM did not take (no ioeventfd there, or not a
@@ -307,7 +306,8 @@ static int virtio_pci_add_caps(struct virtio_pci *vp)
 		return ret;
 	wmask[VIRTIO_CAP_BAR] = 0xff;
 	memset(wmask + VIRTIO_CAP_OFFSET, 0xff, 12); /* offset, length, data */
-	ret = virtio_pci_add_cap(vp, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, VIRTIO_CAP_PCI_CFG_LEN, 0, wmask);
+	ret = virtio_pci_add_cap(vp, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, VIRTIO_CAP_PCI_CFG_LEN, 0,
+				 wmask);
 	if (ret < 0)
 		return ret;
 	vp->cfg_cap = ret;
@@ -385,7 +385,8 @@ static const struct virtio_transport_ops virtio_pci_transport_ops = {
 };
 
 int virtio_pci_create(struct virtio_dev **out, struct vm *vm, struct evloop *loop,
-		      const struct virtio_dev_config *cfg, const struct virtio_ops *ops, void *opaque)
+		      const struct virtio_dev_config *cfg, const struct virtio_ops *ops,
+		      void *opaque)
 {
 	const struct pci_device_info info = {
 		.vendor_id = VIRTIO_PCI_VENDOR_ID,

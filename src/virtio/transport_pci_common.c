@@ -10,8 +10,8 @@
 #include "kvisor/vm.h"
 #include "transport_pci_priv.h"
 
-#define VIRTIO_STATUS_KNOWN                                                             \
-	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |   \
+#define VIRTIO_STATUS_KNOWN                                                           \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK | \
 	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
 
 static void put16(uint8_t *p, uint16_t v)
@@ -115,10 +115,12 @@ static void virtio_pci_common_image(struct virtio_pci *vp, uint8_t img[VIRTIO_PC
 	memset(img, 0, VIRTIO_PCI_COMMON_LEN);
 	put32(img + VIRTIO_PCI_COMMON_DFSELECT, vp->dfselect);
 	if (vp->dfselect < 2)
-		put32(img + VIRTIO_PCI_COMMON_DF, (uint32_t)(vp->device_features >> (32 * vp->dfselect)));
+		put32(img + VIRTIO_PCI_COMMON_DF,
+		      (uint32_t)(vp->device_features >> (32 * vp->dfselect)));
 	put32(img + VIRTIO_PCI_COMMON_GFSELECT, vp->gfselect);
 	if (vp->gfselect < 2)
-		put32(img + VIRTIO_PCI_COMMON_GF, (uint32_t)(vp->driver_features >> (32 * vp->gfselect)));
+		put32(img + VIRTIO_PCI_COMMON_GF,
+		      (uint32_t)(vp->driver_features >> (32 * vp->gfselect)));
 	put16(img + VIRTIO_PCI_COMMON_MSIX, vp->config_vector);
 	put16(img + VIRTIO_PCI_COMMON_NUMQ, (uint16_t)vp->cfg.nr_queues);
 	img[VIRTIO_PCI_COMMON_STATUS] = vp->status;
@@ -263,10 +265,12 @@ static void virtio_pci_queue_enable(struct virtio_pci *vp, uint16_t v)
 	}
 	ret = vq_init(&q->vq, &vp->vm->mem, q->size, q->desc, q->avail, q->used, vp->features);
 	if (ret) {
-		virtio_pci_violation(vp, "queue %u: rings desc 0x%llx avail 0x%llx used 0x%llx "
-				     "(size %u) not in RAM or misaligned", q->idx,
-				     (unsigned long long)q->desc, (unsigned long long)q->avail,
-				     (unsigned long long)q->used, q->size);
+		virtio_pci_violation(vp,
+				     "queue %u: rings desc 0x%llx avail 0x%llx used 0x%llx "
+				     "(size %u) not in RAM or misaligned",
+				     q->idx, (unsigned long long)q->desc,
+				     (unsigned long long)q->avail, (unsigned long long)q->used,
+				     q->size);
 		return;
 	}
 	q->enabled = true;
@@ -284,8 +288,9 @@ static void virtio_pci_queue_addr(struct virtio_pci *vp, uint32_t off, uint64_t 
 	q = virtio_pci_queue_writable(vp, "ring address");
 	if (!q)
 		return;
-	a = field == VIRTIO_PCI_COMMON_Q_DESC ? &q->desc :
-	    field == VIRTIO_PCI_COMMON_Q_AVAIL ? &q->avail : &q->used;
+	a = field == VIRTIO_PCI_COMMON_Q_DESC  ? &q->desc :
+	    field == VIRTIO_PCI_COMMON_Q_AVAIL ? &q->avail :
+						 &q->used;
 	if (len == 8)
 		*a = val;
 	else if (off & 4)
@@ -330,7 +335,8 @@ static void virtio_pci_field_write(struct virtio_pci *vp, uint32_t off, uint64_t
 			return;
 		}
 		half = 32 * vp->gfselect;
-		vp->driver_features = (vp->driver_features & ~(0xffffffffULL << half)) | val << half;
+		vp->driver_features = (vp->driver_features & ~(0xffffffffULL << half)) |
+				      val << half;
 		break;
 	case VIRTIO_PCI_COMMON_MSIX:
 		if (len == 2)
@@ -350,7 +356,8 @@ static void virtio_pci_field_write(struct virtio_pci *vp, uint32_t off, uint64_t
 		break;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
 		if (len == 2 && vp->queue_select < vp->cfg.nr_queues)
-			vp->queues[vp->queue_select].msix_vector = virtio_pci_vector(vp, (uint16_t)val);
+			vp->queues[vp->queue_select].msix_vector =
+				virtio_pci_vector(vp, (uint16_t)val);
 		break;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		if (len == 2)

@@ -17,10 +17,10 @@
 #include "transport.h"
 
 struct virtio_pci_queue {
-	struct virtio_pci *vp;  /* for the event-loop callback */
+	struct virtio_pci *vp; /* for the event-loop callback */
 	unsigned idx;
-	int efd;                /* the doorbell: ioeventfd, or written by the MMIO handler */
-	bool efd_watched;       /* on the event loop */
+	int efd;          /* the doorbell: ioeventfd, or written by the MMIO handler */
+	bool efd_watched; /* on the event loop */
 	/* Bound to KVM at ioeventfd_addr; only the bar_mapped hook (under the
 	 * PCI device lock) and destroy touch these. */
 	bool ioeventfd;
@@ -28,8 +28,8 @@ struct virtio_pci_queue {
 	/* Driver-visible state, under vp->lock. */
 	uint16_t size;
 	uint16_t msix_vector;
-	bool enabled;           /* queue_enable accepted: vq initialised over the rings */
-	bool pushed;            /* chains pushed since the last virtio_dev_notify */
+	bool enabled; /* queue_enable accepted: vq initialised over the rings */
+	bool pushed;  /* chains pushed since the last virtio_dev_notify */
 	uint64_t desc, avail, used;
 	struct vq vq;
 };
@@ -46,25 +46,25 @@ struct virtio_pci_queue {
  * pause takes no cfg_lock, so register accesses go on while it waits.
  */
 struct virtio_pci {
-	struct virtio_dev dev;     /* the device model's handle */
+	struct virtio_dev dev; /* the device model's handle */
 	struct pci_device pci;
 	struct vm *vm;
 	struct evloop *loop;
 	const struct virtio_ops *ops;
 	void *opaque;
 	struct virtio_dev_config cfg;
-	uint64_t device_features;  /* offered: cfg.features + transport features */
-	unsigned nr_vectors;       /* MSI-X: one per queue + config */
-	int cfg_cap;               /* offset of the PCI configuration access capability */
+	uint64_t device_features; /* offered: cfg.features + transport features */
+	unsigned nr_vectors;      /* MSI-X: one per queue + config */
+	int cfg_cap;              /* offset of the PCI configuration access capability */
 	bool ioeventfd_warned;
 	struct log_ratelimit rl;
 	pthread_mutex_t cfg_lock;
 	pthread_mutex_t lock;
-	pthread_cond_t idle;       /* inflight dropped to 0 during a reset or pause */
+	pthread_cond_t idle; /* inflight dropped to 0 during a reset or pause */
 	/* Under lock. */
 	uint32_t dfselect, gfselect;
-	uint64_t driver_features;  /* as the driver wrote them */
-	uint64_t features;         /* negotiated: set at FEATURES_OK */
+	uint64_t driver_features; /* as the driver wrote them */
+	uint64_t features;        /* negotiated: set at FEATURES_OK */
 	uint16_t config_vector;
 	uint16_t queue_select;
 	uint8_t status;
@@ -72,10 +72,10 @@ struct virtio_pci {
 	/* config_generation as the driver reads it: bumped by every change,
 	 * kept across resets (a driver compares two reads, never a value). */
 	uint8_t config_generation;
-	bool config_pending;       /* changed before DRIVER_OK: notify at DRIVER_OK */
-	bool resetting;            /* a reset waits for requests in flight */
-	bool paused;               /* virtio_dev_pause: queues not served */
-	unsigned inflight;         /* chains popped and not yet pushed */
+	bool config_pending; /* changed before DRIVER_OK: notify at DRIVER_OK */
+	bool resetting;      /* a reset waits for requests in flight */
+	bool paused;         /* virtio_dev_pause: queues not served */
+	unsigned inflight;   /* chains popped and not yet pushed */
 	struct virtio_pci_queue queues[];
 };
 

@@ -37,11 +37,11 @@ struct vq_used {
 	struct vq_used_elem ring[]; /* size entries, then avail_event (EVENT_IDX) */
 };
 
-#define VQ_DESC_F_NEXT            1
-#define VQ_DESC_F_WRITE           2
-#define VQ_DESC_F_INDIRECT        4
-#define VQ_AVAIL_F_NO_INTERRUPT   1
-#define VQ_USED_F_NO_NOTIFY       1
+#define VQ_DESC_F_NEXT          1
+#define VQ_DESC_F_WRITE         2
+#define VQ_DESC_F_INDIRECT      4
+#define VQ_AVAIL_F_NO_INTERRUPT 1
+#define VQ_USED_F_NO_NOTIFY     1
 
 #define VQ_DESC_SIZE 16
 /* Largest indirect table accepted: as many entries as the largest queue. A
@@ -184,12 +184,11 @@ static int vq_indirect(struct vq *vq, uint16_t head, const struct vq_desc *d, bo
 	if (d->flags & VQ_DESC_F_NEXT)
 		return vq_fail(vq, -EINVAL, "chain %u: indirect descriptor with NEXT", head);
 	if (d->len == 0 || d->len % VQ_DESC_SIZE || d->len > VQ_MAX_INDIRECT_LEN)
-		return vq_fail(vq, -EINVAL, "chain %u: bad indirect table length %u", head,
-			       d->len);
+		return vq_fail(vq, -EINVAL, "chain %u: bad indirect table length %u", head, d->len);
 	*table = mem_gpa_ptr(vq->mem, d->addr, d->len);
 	if (!*table)
-		return vq_fail(vq, -EFAULT, "chain %u: indirect table 0x%llx+%u not in RAM",
-			       head, (unsigned long long)d->addr, d->len);
+		return vq_fail(vq, -EFAULT, "chain %u: indirect table 0x%llx+%u not in RAM", head,
+			       (unsigned long long)d->addr, d->len);
 	*entries = d->len / VQ_DESC_SIZE;
 	return 0;
 }

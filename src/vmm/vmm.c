@@ -204,7 +204,8 @@ static int vmm_loop_init(struct vmm_loop *l, struct vm *vm, int sfd)
 	if (!ret)
 		ret = evloop_add(l->loop, sfd, EPOLLIN, vmm_on_signal, l);
 	if (!ret && vm->serial)
-		ret = evloop_add(l->loop, serial_rx_wakeup_fd(vm->serial), EPOLLIN, vmm_on_rx_wake, l);
+		ret = evloop_add(l->loop, serial_rx_wakeup_fd(vm->serial), EPOLLIN, vmm_on_rx_wake,
+				 l);
 	if (ret)
 		log_err("main loop: %s", strerror(-ret));
 	else

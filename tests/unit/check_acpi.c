@@ -13,8 +13,8 @@ static struct guest_mem test_mem;
 
 static void ram_setup(void)
 {
-	void *p = mmap(NULL, TEST_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	void *p = mmap(NULL, TEST_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 
 	ck_assert_ptr_ne(p, MAP_FAILED);
 	memset(&test_mem, 0, sizeof(test_mem));
@@ -221,14 +221,18 @@ static void check_mcfg(const uint8_t *m, unsigned last_bus)
 
 static void check_dsdt(const uint8_t *d, const struct acpi_config *cfg)
 {
-	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
-				      0x0a, LAYOUT_ACPI_SLP_TYP_S5, 0x0a, LAYOUT_ACPI_SLP_TYP_S5,
+	static const uint8_t s5[] = { 0x08, '_',
+				      'S',  '5',
+				      '_',  0x12,
+				      0x08, 0x04,
+				      0x0a, LAYOUT_ACPI_SLP_TYP_S5,
+				      0x0a, LAYOUT_ACPI_SLP_TYP_S5,
 				      0x00, 0x00 };
 	static const uint8_t hid_pci[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08 };
 	static const uint8_t cid_pci[] = { 0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
 	static const uint8_t hid_res[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x02 };
-	static const uint8_t com1[] = { 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08,
-					0x22, 0x10, 0x00, 0x79, 0x00 };
+	static const uint8_t com1[] = { 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01,
+					0x08, 0x22, 0x10, 0x00, 0x79, 0x00 };
 	uint32_t len = (uint32_t)rd(d + 4, 4);
 	uint8_t bus[16] = { 0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 	uint8_t ecam[12] = { 0x86, 0x09, 0x00, 0x01 };
@@ -442,16 +446,16 @@ START_TEST(test_aml_eisaid)
 END_TEST
 
 /* Encode with (fn) into a fresh buffer and compare with (bytes). */
-#define CHECK_AML(stmt, bytes)                                                  \
-	do {                                                                    \
-		uint8_t data_[256];                                             \
-		struct acpi_buf b_;                                             \
-		struct acpi_buf *b = &b_;                                       \
-		acpi_buf_init(b, data_, sizeof(data_));                         \
-		stmt;                                                           \
-		ck_assert_int_eq(b->err, 0);                                    \
-		ck_assert_uint_eq(b->len, sizeof(bytes) - 1);                   \
-		ck_assert_mem_eq(data_, bytes, sizeof(bytes) - 1);              \
+#define CHECK_AML(stmt, bytes)                                     \
+	do {                                                       \
+		uint8_t data_[256];                                \
+		struct acpi_buf b_;                                \
+		struct acpi_buf *b = &b_;                          \
+		acpi_buf_init(b, data_, sizeof(data_));            \
+		stmt;                                              \
+		ck_assert_int_eq(b->err, 0);                       \
+		ck_assert_uint_eq(b->len, sizeof(bytes) - 1);      \
+		ck_assert_mem_eq(data_, bytes, sizeof(bytes) - 1); \
 	} while (0)
 
 START_TEST(test_aml_int)
@@ -519,7 +523,8 @@ START_TEST(test_aml_objects)
 			acpi_aml_name_int(b, "_UID", 1);
 			acpi_aml_close(b, dev);
 		},
-		"\x5b\x82\x0b" "COM1\x08_UID\x01");
+		"\x5b\x82\x0b"
+		"COM1\x08_UID\x01");
 }
 END_TEST
 

@@ -90,8 +90,12 @@ static void treq_init(struct treq *t, enum block_op op, uint64_t off, uint64_t l
 		      struct iovec *iov, unsigned iovcnt)
 {
 	memset(t, 0, sizeof(*t));
-	t->req = (struct block_req){ .op = op, .offset = off, .len = len, .iov = iov,
-				     .iovcnt = iovcnt, .done = treq_done };
+	t->req = (struct block_req){ .op = op,
+				     .offset = off,
+				     .len = len,
+				     .iov = iov,
+				     .iovcnt = iovcnt,
+				     .done = treq_done };
 }
 
 static void treq_wait(struct treq *t)
@@ -118,16 +122,15 @@ static int64_t run(struct block_dev *b, enum block_op op, uint64_t off, uint64_t
 	return t.res;
 }
 
-static int64_t run_buf(struct block_dev *b, enum block_op op, uint64_t off, void *buf,
-		       size_t len)
+static int64_t run_buf(struct block_dev *b, enum block_op op, uint64_t off, void *buf, size_t len)
 {
 	struct iovec iov = { buf, len };
 
 	return run(b, op, off, 0, &iov, 1);
 }
 
-static int open_image(struct block_dev **b, struct evloop *loop, const char *path,
-		      bool readonly, enum block_cache cache, unsigned depth)
+static int open_image(struct block_dev **b, struct evloop *loop, const char *path, bool readonly,
+		      enum block_cache cache, unsigned depth)
 {
 	struct block_opts o = { .path = path, .readonly = readonly, .cache = cache };
 
@@ -359,7 +362,7 @@ struct refusal {
 	struct treq t;
 	struct block_dev *b;
 	struct iovec iov;
-	unsigned left;       /* refusals still to submit from done() */
+	unsigned left; /* refusals still to submit from done() */
 	unsigned depth, max_depth;
 	uint8_t buf[512];
 };
@@ -423,8 +426,8 @@ END_TEST
 
 /* Open (path) with stderr captured; returns block_open's result, the
  * message in (msg). */
-static int open_captured(struct block_dev **b, struct evloop *loop, const char *path,
-			 bool readonly, char *msg, size_t cap)
+static int open_captured(struct block_dev **b, struct evloop *loop, const char *path, bool readonly,
+			 char *msg, size_t cap)
 {
 	char cpath[PATH_MAX];
 	int cfd, saved, ret;
@@ -723,8 +726,7 @@ static void crash_after_flush(const char *path, enum block_cache cache, unsigned
 	struct block_dev *b;
 	uint8_t *buf;
 
-	if (open_image(&b, loop, path, false, cache, 8) ||
-	    posix_memalign((void **)&buf, 4096, MiB))
+	if (open_image(&b, loop, path, false, cache, 8) || posix_memalign((void **)&buf, 4096, MiB))
 		_exit(2);
 	fill(buf, MiB, seed);
 	if (run_buf(b, BLOCK_WRITE, MiB, buf, MiB) != MiB || run(b, BLOCK_FLUSH, 0, 0, NULL, 0))
@@ -824,7 +826,8 @@ static int loop_attach(const char *backing, char *dev, size_t cap)
 
 START_TEST(test_block_device)
 {
-	static uint8_t buf[8192] __attribute__((aligned(4096))), back[8192] __attribute__((aligned(4096)));
+	static uint8_t buf[8192] __attribute__((aligned(4096))),
+		back[8192] __attribute__((aligned(4096)));
 	struct evloop *loop;
 	char path[PATH_MAX], dev[64];
 	struct block_dev *b, *b2;

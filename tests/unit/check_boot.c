@@ -86,8 +86,8 @@ struct blob {
 /* Compressible but not trivial: words from a small dictionary plus noise. */
 static struct blob sample(size_t len, unsigned seed)
 {
-	static const char *words[] = { "kernel ", "initrd ", "vcpu ", "e820 ", "\n", "0x1f ",
-				       "boot ", "lz4 " };
+	static const char *words[] = { "kernel ", "initrd ", "vcpu ", "e820 ",
+				       "\n",      "0x1f ",   "boot ", "lz4 " };
 	struct blob b = { malloc(len ? len : 1), len };
 
 	srand(seed);
@@ -260,12 +260,18 @@ static int try_decompress(const struct blob *z, size_t limit)
 static struct blob compress_with(int fmt, const struct blob *in)
 {
 	switch (fmt) {
-	case 0: return z_gzip(in);
-	case 1: return z_xz(in, false);
-	case 2: return z_xz(in, true);
-	case 3: return z_zstd(in);
-	case 4: return z_lz4f(in);
-	default: return z_lz4l(in);
+	case 0:
+		return z_gzip(in);
+	case 1:
+		return z_xz(in, false);
+	case 2:
+		return z_xz(in, true);
+	case 3:
+		return z_zstd(in);
+	case 4:
+		return z_lz4f(in);
+	default:
+		return z_lz4l(in);
 	}
 }
 
@@ -406,7 +412,7 @@ END_TEST
 START_TEST(test_tools)
 {
 	static const char *cmds[] = { "lz4 -l -9 -q -c", "gzip -1 -c", "xz -0 -c --check=crc32",
-				      "zstd -1 -q -c", "lzma -0 -c", "lz4 -q -c" };
+				      "zstd -1 -q -c",   "lzma -0 -c", "lz4 -q -c" };
 	char dir[] = "/tmp/check_boot_XXXXXX", cmd[512], in[64], out[64];
 	struct blob plain = sample(9 * MIB + 3, 9);
 	FILE *f;

@@ -257,15 +257,34 @@ START_TEST(test_bz_bad)
 	size_t len = b.len;
 
 	switch (_i) {
-	case 0: b.hdr->boot_flag = 0; break;
-	case 1: b.hdr->header = 0x12345678; break;
-	case 2: b.hdr->version = 0x0205; break;
-	case 3: b.hdr->xloadflags = 0; break;
-	case 4: len -= 0x1000; break;              /* syssize says more */
-	case 5: b.hdr->setup_sects = 200; break;   /* beyond the file */
-	case 6: len = 0x203; break;                /* header cut */
-	case 7: b.hdr->jump = 0x7feb; len = 0x260; break;
-	case 8: memset(b.p, 0, b.len); break;      /* not a kernel at all */
+	case 0:
+		b.hdr->boot_flag = 0;
+		break;
+	case 1:
+		b.hdr->header = 0x12345678;
+		break;
+	case 2:
+		b.hdr->version = 0x0205;
+		break;
+	case 3:
+		b.hdr->xloadflags = 0;
+		break;
+	case 4:
+		len -= 0x1000;
+		break; /* syssize says more */
+	case 5:
+		b.hdr->setup_sects = 200;
+		break; /* beyond the file */
+	case 6:
+		len = 0x203;
+		break; /* header cut */
+	case 7:
+		b.hdr->jump = 0x7feb;
+		len = 0x260;
+		break;
+	case 8:
+		memset(b.p, 0, b.len);
+		break; /* not a kernel at all */
 	}
 	ck_assert_int_eq(load(b.p, len, "x", &out), -ENOEXEC);
 	free(b.p);
@@ -398,11 +417,17 @@ static struct img elf_make(bool is64, uint16_t machine, uint64_t paddr, uint64_t
 		eh->e_type = ET_EXEC, eh->e_machine = machine, eh->e_version = EV_CURRENT;
 		eh->e_entry = entry, eh->e_phoff = sizeof(*eh), eh->e_ehsize = sizeof(*eh);
 		eh->e_phentsize = sizeof(*ph), eh->e_phnum = (uint16_t)nph;
-		ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = SEG_OFF, .p_vaddr = paddr,
-				      .p_paddr = paddr, .p_filesz = SEG_FILESZ,
-				      .p_memsz = SEG_MEMSZ, .p_align = 0x1000 };
-		ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = NOTE_OFF,
-				      .p_filesz = 16 + desc, .p_align = 4 };
+		ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
+				      .p_offset = SEG_OFF,
+				      .p_vaddr = paddr,
+				      .p_paddr = paddr,
+				      .p_filesz = SEG_FILESZ,
+				      .p_memsz = SEG_MEMSZ,
+				      .p_align = 0x1000 };
+		ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE,
+				      .p_offset = NOTE_OFF,
+				      .p_filesz = 16 + desc,
+				      .p_align = 4 };
 	} else {
 		Elf32_Ehdr *eh = (Elf32_Ehdr *)m.p;
 		Elf32_Phdr *ph = (Elf32_Phdr *)(m.p + sizeof(*eh));
@@ -411,16 +436,21 @@ static struct img elf_make(bool is64, uint16_t machine, uint64_t paddr, uint64_t
 		eh->e_entry = (uint32_t)entry, eh->e_phoff = sizeof(*eh);
 		eh->e_ehsize = sizeof(*eh), eh->e_phentsize = sizeof(*ph);
 		eh->e_phnum = (uint16_t)nph;
-		ph[0] = (Elf32_Phdr){ .p_type = PT_LOAD, .p_offset = SEG_OFF,
-				      .p_vaddr = (uint32_t)paddr, .p_paddr = (uint32_t)paddr,
-				      .p_filesz = SEG_FILESZ, .p_memsz = SEG_MEMSZ,
+		ph[0] = (Elf32_Phdr){ .p_type = PT_LOAD,
+				      .p_offset = SEG_OFF,
+				      .p_vaddr = (uint32_t)paddr,
+				      .p_paddr = (uint32_t)paddr,
+				      .p_filesz = SEG_FILESZ,
+				      .p_memsz = SEG_MEMSZ,
 				      .p_align = 0x1000 };
-		ph[1] = (Elf32_Phdr){ .p_type = PT_NOTE, .p_offset = NOTE_OFF,
-				      .p_filesz = 16 + desc, .p_align = 4 };
+		ph[1] = (Elf32_Phdr){ .p_type = PT_NOTE,
+				      .p_offset = NOTE_OFF,
+				      .p_filesz = 16 + desc,
+				      .p_align = 4 };
 	}
-	put32(n, 4);          /* namesz */
-	put32(n + 4, desc);   /* descsz */
-	put32(n + 8, 18);     /* XEN_ELFNOTE_PHYS32_ENTRY */
+	put32(n, 4);        /* namesz */
+	put32(n + 4, desc); /* descsz */
+	put32(n + 8, 18);   /* XEN_ELFNOTE_PHYS32_ENTRY */
 	memcpy(n + 12, "Xen", 4);
 	put32(n + 16, (uint32_t)entry);
 	for (size_t i = 0; i < SEG_FILESZ; i++)
@@ -562,29 +592,75 @@ START_TEST(test_elf_bad)
 	char msg[256];
 
 	switch (_i) {
-	case 0: ph[0].p_paddr = 128 * MIB; break;                  /* outside RAM */
-	case 1: ph[0].p_paddr = RAM - 0x1000; break;               /* crosses the end */
-	case 2: ph[0].p_paddr = ~0ULL - 0x1000; break;
-	case 3: ph[0].p_paddr = 0x1000; break;                     /* below 1 MiB */
-	case 4: ph[0].p_offset = m.len - 0x100; break;             /* beyond the file */
-	case 5: ph[0].p_offset = ~0ULL - 0x10; break;
-	case 6: ph[0].p_filesz = SEG_MEMSZ + 1; break;
-	case 7: put32(m.p + NOTE_OFF + 16, 0x900000); break;       /* entry not loaded */
-	case 8: put32(m.p + NOTE_OFF + 4, 6); break;               /* odd descsz */
-	case 9: eh->e_phoff = 1ULL << 40; break;
-	case 10: eh->e_machine = EM_AARCH64; break;
-	case 11: m.p[EI_DATA] = ELFDATA2MSB; break;
-	case 12: ph[1].p_filesz = 1 << 20; break;                  /* note beyond the file */
-	case 13: m.len = 40; break;                                /* truncated header */
-	case 14: m.len = sizeof(*eh) + sizeof(*ph) + 8; break;     /* program headers cut */
-	case 15: eh->e_phentsize = sizeof(*ph) / 2; break;
-	case 16: eh->e_phnum = 5000; break;
-	case 17: eh->e_type = ET_REL; break;
-	case 18: m.p[EI_CLASS] = 7; break;
-	case 19: ph[1].p_offset = m.len + 0x10; break;             /* note outside the file */
-	case 20: ph[1].p_offset = ~0ULL - 0x10; break;
-	case 21: put32(m.p + NOTE_OFF + 20, 1); break;             /* entry above 4 GiB */
-	case 22: m.len = sizeof(Elf32_Ehdr) - 1, m.p[EI_CLASS] = ELFCLASS32; break;
+	case 0:
+		ph[0].p_paddr = 128 * MIB;
+		break; /* outside RAM */
+	case 1:
+		ph[0].p_paddr = RAM - 0x1000;
+		break; /* crosses the end */
+	case 2:
+		ph[0].p_paddr = ~0ULL - 0x1000;
+		break;
+	case 3:
+		ph[0].p_paddr = 0x1000;
+		break; /* below 1 MiB */
+	case 4:
+		ph[0].p_offset = m.len - 0x100;
+		break; /* beyond the file */
+	case 5:
+		ph[0].p_offset = ~0ULL - 0x10;
+		break;
+	case 6:
+		ph[0].p_filesz = SEG_MEMSZ + 1;
+		break;
+	case 7:
+		put32(m.p + NOTE_OFF + 16, 0x900000);
+		break; /* entry not loaded */
+	case 8:
+		put32(m.p + NOTE_OFF + 4, 6);
+		break; /* odd descsz */
+	case 9:
+		eh->e_phoff = 1ULL << 40;
+		break;
+	case 10:
+		eh->e_machine = EM_AARCH64;
+		break;
+	case 11:
+		m.p[EI_DATA] = ELFDATA2MSB;
+		break;
+	case 12:
+		ph[1].p_filesz = 1 << 20;
+		break; /* note beyond the file */
+	case 13:
+		m.len = 40;
+		break; /* truncated header */
+	case 14:
+		m.len = sizeof(*eh) + sizeof(*ph) + 8;
+		break; /* program headers cut */
+	case 15:
+		eh->e_phentsize = sizeof(*ph) / 2;
+		break;
+	case 16:
+		eh->e_phnum = 5000;
+		break;
+	case 17:
+		eh->e_type = ET_REL;
+		break;
+	case 18:
+		m.p[EI_CLASS] = 7;
+		break;
+	case 19:
+		ph[1].p_offset = m.len + 0x10;
+		break; /* note outside the file */
+	case 20:
+		ph[1].p_offset = ~0ULL - 0x10;
+		break;
+	case 21:
+		put32(m.p + NOTE_OFF + 20, 1);
+		break; /* entry above 4 GiB */
+	case 22:
+		m.len = sizeof(Elf32_Ehdr) - 1, m.p[EI_CLASS] = ELFCLASS32;
+		break;
 	}
 	ck_assert_int_eq(load_err(m.p, m.len, msg, sizeof(msg)), elf_bad[_i].ret);
 	ck_assert_str_eq(msg, elf_bad[_i].msg);
@@ -603,7 +679,9 @@ START_TEST(test_pvh_section_note)
 
 	eh->e_phnum = 1;
 	eh->e_shoff = 0x400, eh->e_shnum = 2, eh->e_shentsize = sizeof(*sh);
-	sh[1] = (Elf64_Shdr){ .sh_type = SHT_NOTE, .sh_offset = NOTE_OFF, .sh_size = 24,
+	sh[1] = (Elf64_Shdr){ .sh_type = SHT_NOTE,
+			      .sh_offset = NOTE_OFF,
+			      .sh_size = 24,
 			      .sh_addralign = 4 };
 	ck_assert_int_eq(load(m.p, m.len, "x", &out), 0);
 	ck_assert_int_eq(out.entry, BOOT_ENTRY_PVH32);
@@ -846,13 +924,12 @@ START_TEST(test_fuzz)
 }
 END_TEST
 
-
 /* ---- a vmlinux of several segments streamed into place ---- */
 
-#define BIG_FILE  (10 * MIB)         /* two 8 MiB lz4 legacy blocks */
-#define BIG_A_OFF 0x1000ULL          /* 3 MiB at 16 MiB */
+#define BIG_FILE  (10 * MIB) /* two 8 MiB lz4 legacy blocks */
+#define BIG_A_OFF 0x1000ULL  /* 3 MiB at 16 MiB */
 #define BIG_A_LEN (3 * MIB)
-#define BIG_B_OFF (9 * MIB)          /* 1 MiB of file, 2 MiB in RAM, at 20 MiB */
+#define BIG_B_OFF (9 * MIB)                        /* 1 MiB of file, 2 MiB in RAM, at 20 MiB */
 #define BIG_C_OFF (BIG_A_OFF + BIG_A_LEN - 0x2000) /* shares 8 KiB with A, at 24 MiB */
 
 /* Segments separated by zeros and the second block; C reuses A's last file
@@ -868,12 +945,21 @@ static struct img big_vmlinux(void)
 	eh->e_type = ET_EXEC, eh->e_machine = EM_X86_64, eh->e_version = EV_CURRENT;
 	eh->e_entry = VM_PADDR + 0x40, eh->e_phoff = sizeof(*eh), eh->e_ehsize = sizeof(*eh);
 	eh->e_phentsize = sizeof(*ph), eh->e_phnum = 3;
-	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = BIG_A_OFF, .p_paddr = VM_PADDR,
-			      .p_filesz = BIG_A_LEN, .p_memsz = BIG_A_LEN };
-	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = BIG_B_OFF, .p_paddr = VM_PADDR + 4 * MIB,
-			      .p_filesz = MIB, .p_memsz = 2 * MIB };
-	ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = BIG_C_OFF, .p_paddr = VM_PADDR + 8 * MIB,
-			      .p_filesz = 0x3000, .p_memsz = 0x3000 };
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			      .p_offset = BIG_A_OFF,
+			      .p_paddr = VM_PADDR,
+			      .p_filesz = BIG_A_LEN,
+			      .p_memsz = BIG_A_LEN };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			      .p_offset = BIG_B_OFF,
+			      .p_paddr = VM_PADDR + 4 * MIB,
+			      .p_filesz = MIB,
+			      .p_memsz = 2 * MIB };
+	ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			      .p_offset = BIG_C_OFF,
+			      .p_paddr = VM_PADDR + 8 * MIB,
+			      .p_filesz = 0x3000,
+			      .p_memsz = 0x3000 };
 	srand(7);
 	for (size_t i = 0; i < BIG_A_LEN; i++)
 		m.p[BIG_A_OFF + i] = (uint8_t)((i / 64) % 7 == 0 ? (size_t)rand() : i % 251);

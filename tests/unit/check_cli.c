@@ -71,9 +71,27 @@ static const void *params_of(const char *id, const char *type)
 
 START_TEST(test_run_options)
 {
-	char *argv[] = { "kvisor", "run", "--kernel", "k", "--initrd", "i", "--mem", "1G", "--cpus",
-			 "4", "--cmdline", "quiet", "--on-reboot", "restart", "--pvm-compat", "off",
-			 "--kernel-unpack", "off", "--testdev", "--console-log", "log" };
+	char *argv[] = { "kvisor",
+			 "run",
+			 "--kernel",
+			 "k",
+			 "--initrd",
+			 "i",
+			 "--mem",
+			 "1G",
+			 "--cpus",
+			 "4",
+			 "--cmdline",
+			 "quiet",
+			 "--on-reboot",
+			 "restart",
+			 "--pvm-compat",
+			 "off",
+			 "--kernel-unpack",
+			 "off",
+			 "--testdev",
+			 "--console-log",
+			 "log" };
 	enum cli_command cmd;
 
 	ck_assert_int_eq(parse(&cmd, 21, argv), 0);
@@ -122,13 +140,16 @@ START_TEST(test_errors)
 	} bad[] = {
 		{ { "kvisor", "run", "--bogus", NULL },
 		  "kvisor: unknown option '--bogus' (see kvisor --help)\n" },
-		{ { "kvisor", "run", "--mem", "1K" }, "kvisor: --mem 1K: at least 16 MiB are needed\n" },
+		{ { "kvisor", "run", "--mem", "1K" },
+		  "kvisor: --mem 1K: at least 16 MiB are needed\n" },
 		{ { "kvisor", "run", "--mem", "abc" },
 		  "kvisor: --mem: invalid size 'abc' (use e.g. 256M or 1G)\n" },
 		{ { "kvisor", "run", "--mem", "16387K" },
 		  "kvisor: --mem 16387K: must be a multiple of 4 KiB\n" },
-		{ { "kvisor", "run", "--cpus", "0" }, "kvisor: --cpus: invalid count '0' (at least 1)\n" },
-		{ { "kvisor", "run", "--cpus", "x" }, "kvisor: --cpus: invalid count 'x' (at least 1)\n" },
+		{ { "kvisor", "run", "--cpus", "0" },
+		  "kvisor: --cpus: invalid count '0' (at least 1)\n" },
+		{ { "kvisor", "run", "--cpus", "x" },
+		  "kvisor: --cpus: invalid count 'x' (at least 1)\n" },
 		{ { "kvisor", "run", "--on-reboot", "maybe" },
 		  "kvisor: --on-reboot: invalid value 'maybe'\n" },
 		{ { "kvisor", "run", "--pvm-compat", "yes" },
@@ -137,11 +158,14 @@ START_TEST(test_errors)
 		  "kvisor: --kernel-unpack: invalid value 'yes'\n" },
 		{ { "kvisor", "run", "--log-level", "loud" },
 		  "kvisor: --log-level: invalid value 'loud'\n" },
-		{ { "kvisor", "run", "--kernel", NULL }, "kvisor: option '--kernel' needs a value\n" },
-		{ { "kvisor", "fly", NULL, NULL }, "kvisor: unknown command 'fly' (see kvisor --help)\n" },
+		{ { "kvisor", "run", "--kernel", NULL },
+		  "kvisor: option '--kernel' needs a value\n" },
+		{ { "kvisor", "fly", NULL, NULL },
+		  "kvisor: unknown command 'fly' (see kvisor --help)\n" },
 		{ { "kvisor", "run", "extra", NULL }, "kvisor: unexpected argument 'extra'\n" },
 		{ { "kvisor", "run", NULL, NULL }, "kvisor: run: --kernel PATH is required\n" },
-		{ { "kvisor", NULL, NULL, NULL }, "kvisor: no command given (see kvisor --help)\n" },
+		{ { "kvisor", NULL, NULL, NULL },
+		  "kvisor: no command given (see kvisor --help)\n" },
 	};
 	char msg[512];
 
@@ -175,10 +199,12 @@ END_TEST
 
 START_TEST(test_disks)
 {
-	char *argv[] = { "kvisor", "run", "--kernel", "k", "--disk", "a.img", "--disk",
-			 "/b/c.raw,readonly=on,serial=SER-0123456789abcdef,cache=none",
-			 "--disk", "d.img,cache=writeback,readonly=off,serial=",
-			 "--disk", "e=f.img,id=boot" };
+	char *argv[] = { "kvisor",   "run",
+			 "--kernel", "k",
+			 "--disk",   "a.img",
+			 "--disk",   "/b/c.raw,readonly=on,serial=SER-0123456789abcdef,cache=none",
+			 "--disk",   "d.img,cache=writeback,readonly=off,serial=",
+			 "--disk",   "e=f.img,id=boot" };
 	const struct virtio_blk_params *p;
 	const struct config_device *d;
 	enum cli_command cmd;
@@ -220,7 +246,8 @@ START_TEST(test_disk_errors)
 	static const struct {
 		const char *spec, *msg;
 	} bad[] = {
-		{ "x.img,readonly=yes", "kvisor: disk0: readonly: expected on or off, got 'yes'\n" },
+		{ "x.img,readonly=yes",
+		  "kvisor: disk0: readonly: expected on or off, got 'yes'\n" },
 		{ "x.img,cache=unsafe",
 		  "kvisor: disk0: cache: expected writeback or none, got 'unsafe'\n" },
 		{ "x.img,serial=123456789012345678901",
@@ -231,8 +258,9 @@ START_TEST(test_disk_errors)
 		{ "x.img,", "kvisor: disk0: '' is not KEY=VALUE\n" },
 		{ "x.img,cache=none,cache=none", "kvisor: disk0: duplicate option 'cache'\n" },
 		{ "x.img,path=y.img", "kvisor: disk0: duplicate option 'path'\n" },
-		{ "x.img,id=0x", "kvisor: virtio-blk: invalid id '0x' (a letter, then letters, digits, "
-				"'-' or '_'; at most 31 bytes)\n" },
+		{ "x.img,id=0x",
+		  "kvisor: virtio-blk: invalid id '0x' (a letter, then letters, digits, "
+		  "'-' or '_'; at most 31 bytes)\n" },
 		{ "x.img,id=serial0", "kvisor: serial0: duplicate id\n" },
 		{ ",readonly=on", "kvisor: disk0: path is missing\n" },
 		{ "", "kvisor: disk0: path is missing\n" },

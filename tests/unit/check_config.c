@@ -144,7 +144,8 @@ START_TEST(test_set_errors)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(config_set(&cfg, bad[i].key, bad[i].value, err, sizeof(err)) == -EINVAL,
+		ck_assert_msg(config_set(&cfg, bad[i].key, bad[i].value, err, sizeof(err)) ==
+				      -EINVAL,
 			      "%s=%s accepted", bad[i].key, bad[i].value);
 		ck_assert_str_eq(err, bad[i].msg);
 	}
@@ -212,7 +213,8 @@ START_TEST(test_add_errors)
 	} bad[] = {
 		{ "virtio-blk", NULL, "path=a,readonly=maybe",
 		  "disk0: readonly: expected on or off, got 'maybe'" },
-		{ "virtio-blk", NULL, "path=a,readonly=", "disk0: readonly: expected on or off, got ''" },
+		{ "virtio-blk", NULL,
+		  "path=a,readonly=", "disk0: readonly: expected on or off, got ''" },
 		{ "virtio-blk", NULL, "path=a,cache=unsafe",
 		  "disk0: cache: expected writeback or none, got 'unsafe'" },
 		{ "virtio-blk", NULL, "path=a,serial=123456789012345678901",
@@ -250,8 +252,8 @@ START_TEST(test_add_errors)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(add(bad[i].type, bad[i].id, bad[i].opts) == -EINVAL, "case %zu accepted",
-			      i);
+		ck_assert_msg(add(bad[i].type, bad[i].id, bad[i].opts) == -EINVAL,
+			      "case %zu accepted", i);
 		ck_assert_str_eq(err, bad[i].msg);
 		ck_assert_uint_eq(cfg.nr_devices, 4); /* nothing was added */
 	}

@@ -55,10 +55,10 @@ static uint64_t scratch_addr(unsigned slot)
  * them), in description order within a type; the list is newest first. */
 START_TEST(test_create_order)
 {
-	static const char *const want[] = { "probe", "pci-testdev0", "testdev0", "pci0", "kbc0",
-					    "acpi-pm0", "serial0" };
-	static const char *const types[] = { "pci-testdev", "pci-testdev", "testdev", "pci-host",
-					     "i8042", "acpi-pm", "serial8250" };
+	static const char *const want[] = { "probe", "pci-testdev0", "testdev0", "pci0",
+					    "kbc0",  "acpi-pm0",     "serial0" };
+	static const char *const types[] = { "pci-testdev", "pci-testdev", "testdev",   "pci-host",
+					     "i8042",       "acpi-pm",     "serial8250" };
 	struct device *d;
 	unsigned n = 0;
 

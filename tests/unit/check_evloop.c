@@ -127,7 +127,7 @@ struct busy {
 	atomic_bool running;
 	atomic_bool deleted;
 	atomic_uint calls;
-	atomic_uint late;   /* calls that began after evloop_del returned */
+	atomic_uint late; /* calls that began after evloop_del returned */
 };
 
 static bool busy_running(struct busy *b)
@@ -400,7 +400,7 @@ END_TEST
 struct exclusive {
 	struct evloop *loop;
 	int fd;
-	int inside;     /* how many are in the window (atomic builtins) */
+	int inside; /* how many are in the window (atomic builtins) */
 	atomic_uint overlaps;
 	atomic_uint done;
 };

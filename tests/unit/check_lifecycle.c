@@ -31,8 +31,8 @@ static void sleep_ms(unsigned ms)
 struct rule {
 	enum vm_state cur;
 	enum vm_op op;
-	int ret;             /* 0: allowed */
-	enum vm_state next;  /* when allowed */
+	int ret;            /* 0: allowed */
+	enum vm_state next; /* when allowed */
 };
 
 static const struct rule rules[] = {
@@ -161,7 +161,8 @@ static void fake_start(struct fake *f)
 {
 	for (unsigned i = 0; i < NCPU; i++) {
 		ck_assert_int_eq(pthread_create(&f->vcpus[i].thread, NULL, fake_vcpu_thread,
-						&f->vcpus[i]), 0);
+						&f->vcpus[i]),
+				 0);
 		f->vcpus[i].thread_started = true;
 	}
 	ck_assert_int_eq(lifecycle_start(&f->vm), 0);

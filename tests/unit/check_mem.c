@@ -69,7 +69,8 @@ START_TEST(test_hole_is_not_ram)
 	ck_assert_ptr_null(mem_gpa_ptr(&m, LAYOUT_IOAPIC_GPA, 4));
 	ck_assert_ptr_nonnull(mem_gpa_ptr(&m, 4ULL << 30, 4096));
 	/* A range across both regions is refused even though both ends are RAM. */
-	ck_assert_ptr_null(mem_gpa_ptr(&m, LAYOUT_MMIO_HOLE_GPA - 4, (4ULL << 30) - LAYOUT_MMIO_HOLE_GPA + 8));
+	ck_assert_ptr_null(
+		mem_gpa_ptr(&m, LAYOUT_MMIO_HOLE_GPA - 4, (4ULL << 30) - LAYOUT_MMIO_HOLE_GPA + 8));
 	mem_destroy(&m);
 }
 END_TEST

@@ -129,7 +129,8 @@ static void tdev_init(struct tdev *t, const char *name)
 	ck_assert_int_eq(pci_bar_add(&t->pci, 0, 0x1000, 0, &probe_ops, &t->bar[0]), 0);
 	ck_assert_int_eq(pci_bar_add(&t->pci, 1, 32, PCI_BAR_IO, &probe_ops, &t->bar[1]), 0);
 	ck_assert_int_eq(pci_bar_add(&t->pci, 2, 1 << 20, PCI_BAR_MEM64 | PCI_BAR_PREFETCH,
-				     &probe_ops, &t->bar[2]), 0);
+				     &probe_ops, &t->bar[2]),
+			 0);
 }
 
 /* --- guest-side accessors --------------------------------------------- */
@@ -407,7 +408,8 @@ START_TEST(test_bar_declare_rules)
 	ck_assert_int_eq(pci_bar_add(&d, 0, 8, 0, &probe_ops, NULL), -EINVAL);
 	ck_assert_int_eq(pci_bar_add(&d, 0, 2, PCI_BAR_IO, &probe_ops, NULL), -EINVAL);
 	ck_assert_int_eq(pci_bar_add(&d, 0, 512, PCI_BAR_IO, &probe_ops, NULL), -EINVAL);
-	ck_assert_int_eq(pci_bar_add(&d, 0, 16, PCI_BAR_IO | PCI_BAR_MEM64, &probe_ops, NULL), -EINVAL);
+	ck_assert_int_eq(pci_bar_add(&d, 0, 16, PCI_BAR_IO | PCI_BAR_MEM64, &probe_ops, NULL),
+			 -EINVAL);
 	ck_assert_int_eq(pci_bar_add(&d, 0, 1ULL << 32, 0, &probe_ops, NULL), -EINVAL);
 	ck_assert_int_eq(pci_bar_add(&d, 0, 0x1000, 0, NULL, NULL), -EINVAL);
 	ck_assert_int_eq(pci_bar_add(&d, 1, 0x1000, PCI_BAR_MEM64, &probe_ops, NULL), 0);
@@ -1086,8 +1088,8 @@ static unsigned count_route(unsigned gsi, unsigned chip, unsigned pin)
 	for (unsigned i = 0; i < kvm.nr; i++) {
 		const struct kvm_irq_routing_entry *e = &kvm.routes[i];
 
-		if (e->gsi == gsi && e->type == KVM_IRQ_ROUTING_IRQCHIP && e->u.irqchip.irqchip == chip &&
-		    e->u.irqchip.pin == pin)
+		if (e->gsi == gsi && e->type == KVM_IRQ_ROUTING_IRQCHIP &&
+		    e->u.irqchip.irqchip == chip && e->u.irqchip.pin == pin)
 			n++;
 	}
 	return n;
@@ -1176,11 +1178,14 @@ START_TEST(test_hostile_ecam)
 	ck_assert_uint_eq(ecam_read(1, 0xffe, 2), 0);
 	ck_assert_uint_eq(ecam_read(1, 0xffc, 8), ~0ULL);
 	memset(buf, 0, sizeof(buf));
-	ck_assert(bus_access(&vm.mmio, LAYOUT_PCI_ECAM_GPA + LAYOUT_PCI_ECAM_SIZE - 8, buf, 8, false));
+	ck_assert(bus_access(&vm.mmio, LAYOUT_PCI_ECAM_GPA + LAYOUT_PCI_ECAM_SIZE - 8, buf, 8,
+			     false));
 	for (int i = 0; i < 8; i++)
 		ck_assert_uint_eq(buf[i], 0xff);
-	ck_assert(bus_access(&vm.mmio, LAYOUT_PCI_ECAM_GPA + LAYOUT_PCI_ECAM_SIZE - 1, buf, 1, true));
-	ck_assert(!bus_access(&vm.mmio, LAYOUT_PCI_ECAM_GPA + LAYOUT_PCI_ECAM_SIZE - 4, &v, 8, false));
+	ck_assert(
+		bus_access(&vm.mmio, LAYOUT_PCI_ECAM_GPA + LAYOUT_PCI_ECAM_SIZE - 1, buf, 1, true));
+	ck_assert(!bus_access(&vm.mmio, LAYOUT_PCI_ECAM_GPA + LAYOUT_PCI_ECAM_SIZE - 4, &v, 8,
+			      false));
 	/* Every byte offset and width through ECAM and CF8: no crash, no state change. */
 	for (unsigned reg = 0; reg < PCI_CFG_SIZE; reg++) {
 		for (unsigned len = 1; len <= 8; len *= 2) {

@@ -70,7 +70,7 @@ START_TEST(test_grow_and_overflow)
 	for (uint32_t i = 0; i < max; i++)
 		ck_assert_uint_eq(profile_table_count(&t, 0, 0xffffffff81000000ULL + 16 * i),
 				  i % 7 == 0 ? 2 : 1);
-	profile_table_add(&t, 3, 0x1000);        /* new: dropped */
+	profile_table_add(&t, 3, 0x1000);                /* new: dropped */
 	profile_table_add(&t, 0, 0xffffffff81000000ULL); /* known: counted */
 	ck_assert_uint_eq(t.dropped, 1);
 	ck_assert_uint_eq(t.used, max);
@@ -155,10 +155,10 @@ START_TEST(test_write)
 	rewind(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';
-	ck_assert_str_eq(buf,
-			 "# kvisor profile: hz=250 vcpus=2 samples=6 dropped=1 rows=2 (count cpl rip)\n"
-			 "4 0 ffffffff81234567\n"
-			 "1 3 00007f0000001000\n");
+	ck_assert_str_eq(
+		buf, "# kvisor profile: hz=250 vcpus=2 samples=6 dropped=1 rows=2 (count cpl rip)\n"
+		     "4 0 ffffffff81234567\n"
+		     "1 3 00007f0000001000\n");
 	fclose(f);
 	profile_table_free(&t[0]);
 	profile_table_free(&t[1]);

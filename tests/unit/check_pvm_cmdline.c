@@ -36,10 +36,10 @@ START_TEST(test_clearcpuid_merged)
 {
 	check("console=ttyS0 clearcpuid=cx16 quiet",
 	      "console=ttyS0 quiet " P ",cx16 mitigations=off");
-	check("clearcpuid=cx16,avx clearcpuid=erms",
-	      P ",cx16,avx,erms mitigations=off");
+	check("clearcpuid=cx16,avx clearcpuid=erms", P ",cx16,avx,erms mitigations=off");
 	/* Only whole tokens: other parameters that contain the name stay. */
-	check("foo.clearcpuid=1 xclearcpuid=2", "foo.clearcpuid=1 xclearcpuid=2 " P " mitigations=off");
+	check("foo.clearcpuid=1 xclearcpuid=2",
+	      "foo.clearcpuid=1 xclearcpuid=2 " P " mitigations=off");
 	/* An empty clearcpuid= is left as it is. */
 	check("clearcpuid= quiet", "clearcpuid= quiet " P " mitigations=off");
 }

@@ -10,23 +10,23 @@
 
 #include "../../src/pvm/emulate.h"
 
-#define CF 0x1ULL
-#define PF 0x4ULL
-#define AF 0x10ULL
-#define ZF 0x40ULL
-#define SF 0x80ULL
-#define TF 0x100ULL
-#define IF 0x200ULL
-#define OF 0x800ULL
-#define AC (1ULL << 18)
+#define CF    0x1ULL
+#define PF    0x4ULL
+#define AF    0x10ULL
+#define ZF    0x40ULL
+#define SF    0x80ULL
+#define TF    0x100ULL
+#define IF    0x200ULL
+#define OF    0x800ULL
+#define AC    (1ULL << 18)
 #define ARITH (CF | PF | AF | ZF | SF | OF)
 
-#define CR0_PE 0x1ULL
-#define CR0_MP 0x2ULL
-#define CR0_EM 0x4ULL
-#define CR0_TS 0x8ULL
-#define CR0_NE 0x20ULL
-#define CR0_PG 0x80000000ULL
+#define CR0_PE      0x1ULL
+#define CR0_MP      0x2ULL
+#define CR0_EM      0x4ULL
+#define CR0_TS      0x8ULL
+#define CR0_NE      0x20ULL
+#define CR0_PG      0x80000000ULL
 #define CR4_TSD     0x4ULL
 #define CR4_OSFXSR  0x200ULL
 #define CR4_OSXSAVE 0x40000ULL
@@ -119,14 +119,21 @@ static int fake_read_fpu(void *ctx, struct pvm_emu_fpu *fpu)
 }
 
 static const struct pvm_emu_ops fake_ops = {
-	.read = fake_read, .write = fake_write, .cmpxchg16 = fake_cmpxchg16,
-	.rdmsr = fake_rdmsr, .read_xcr0 = fake_read_xcr0, .read_fpu = fake_read_fpu,
+	.read = fake_read,
+	.write = fake_write,
+	.cmpxchg16 = fake_cmpxchg16,
+	.rdmsr = fake_rdmsr,
+	.read_xcr0 = fake_read_xcr0,
+	.read_fpu = fake_read_fpu,
 };
 
 /* The same without the atomic callback: the core's read-compare-write. */
 static const struct pvm_emu_ops fake_ops_plain = {
-	.read = fake_read, .write = fake_write,
-	.rdmsr = fake_rdmsr, .read_xcr0 = fake_read_xcr0, .read_fpu = fake_read_fpu,
+	.read = fake_read,
+	.write = fake_write,
+	.rdmsr = fake_rdmsr,
+	.read_xcr0 = fake_read_xcr0,
+	.read_fpu = fake_read_fpu,
 };
 
 /* A 64-bit CPL0 vCPU with recognisable register values. */
@@ -377,8 +384,8 @@ START_TEST(test_popcnt_reg)
 	static const struct {
 		const char *hex;
 		unsigned len;
-		uint64_t src;        /* into rbx (or r8) */
-		uint64_t dst_after;  /* rax (or r9) */
+		uint64_t src;       /* into rbx (or r8) */
+		uint64_t dst_after; /* rax (or r9) */
 	} t[] = {
 		{ "f3 0f b8 c3", 4, 0xffffffff0000000fULL, 4 },
 		{ "66 f3 0f b8 c3", 5, 0xffffffffffff0007ULL, 0xdeadbeefdead0003ULL },
@@ -552,7 +559,9 @@ static uint64_t host_popcnt64(uint64_t src, uint64_t *flags)
 
 	asm volatile("lea -128(%%rsp), %%rsp\n\tpush %[fl]\n\tpopfq\n\tpopcnt %[s], %[r]\n\t"
 		     "pushfq\n\tpop %[fl]\n\tlea 128(%%rsp), %%rsp"
-		     : [r] "=&r"(r), [fl] "+r"(fl) : [s] "r"(src) : "cc", "memory");
+		     : [r] "=&r"(r), [fl] "+r"(fl)
+		     : [s] "r"(src)
+		     : "cc", "memory");
 	*flags = fl;
 	return r;
 }
@@ -638,10 +647,18 @@ START_TEST(test_crc32_forms)
 			uint64_t h = (uint32_t)acc;
 
 			switch (t[i].size) {
-			case 1: asm("crc32b %b1, %k0" : "+r"(h) : "q"(data)); break;
-			case 2: asm("crc32w %w1, %k0" : "+r"(h) : "r"(data)); break;
-			case 4: asm("crc32l %k1, %k0" : "+r"(h) : "r"(data)); break;
-			default: asm("crc32q %1, %0" : "+r"(h) : "r"(data)); break;
+			case 1:
+				asm("crc32b %b1, %k0" : "+r"(h) : "q"(data));
+				break;
+			case 2:
+				asm("crc32w %w1, %k0" : "+r"(h) : "r"(data));
+				break;
+			case 4:
+				asm("crc32l %k1, %k0" : "+r"(h) : "r"(data));
+				break;
+			default:
+				asm("crc32q %1, %0" : "+r"(h) : "r"(data));
+				break;
 			}
 			ck_assert_uint_eq(want, (uint32_t)h);
 		}

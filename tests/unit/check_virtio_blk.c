@@ -18,13 +18,13 @@
 #include "virtio_driver.h"
 #include "unit_tmpdir.h"
 
-#define MiB        (1024 * 1024)
-#define SECTOR     512
-#define IMG0_SIZE  MiB
-#define IMG1_SIZE  (64 * 1024)
-#define QSIZE      256
-#define SERIAL0    "kvisor-disk-0"
-#define SERIAL1    "ABCDEFGHIJ0123456789" /* exactly 20 bytes: no NUL */
+#define MiB       (1024 * 1024)
+#define SECTOR    512
+#define IMG0_SIZE MiB
+#define IMG1_SIZE (64 * 1024)
+#define QSIZE     256
+#define SERIAL0   "kvisor-disk-0"
+#define SERIAL1   "ABCDEFGHIJ0123456789" /* exactly 20 bytes: no NUL */
 
 #define F_V1       (1ULL << VIRTIO_F_VERSION_1)
 #define F_IND      (1ULL << VIRTIO_F_INDIRECT_DESC)
@@ -38,16 +38,16 @@
 #define F_WZ       (1ULL << 14)
 #define F_DRIVER   (F_V1 | F_IND | F_EVT | F_SEG_MAX | F_BLK_SIZE | F_FLUSH | F_MQ)
 
-#define T_IN       0
-#define T_OUT      1
-#define T_FLUSH    4
-#define T_GET_ID   8
-#define T_DISCARD  11
-#define T_WZ       13
-#define S_OK       0
-#define S_IOERR    1
-#define S_UNSUPP   2
-#define S_NONE     0xff /* what the test puts in a status byte beforehand */
+#define T_IN      0
+#define T_OUT     1
+#define T_FLUSH   4
+#define T_GET_ID  8
+#define T_DISCARD 11
+#define T_WZ      13
+#define S_OK      0
+#define S_IOERR   1
+#define S_UNSUPP  2
+#define S_NONE    0xff /* what the test puts in a status byte beforehand */
 
 static char img[3][PATH_MAX];
 static struct td_dev d, ro, dio;
@@ -263,15 +263,15 @@ START_TEST(test_identity_config)
 	ck_assert_uint_eq(d.device_len, 72);
 	ck_assert_uint_eq(td_mmio_read(d.device + 0, 8), IMG0_SIZE / SECTOR); /* capacity */
 	ck_assert_uint_eq(td_mmio_read(d.device + 0, 4), IMG0_SIZE / SECTOR);
-	ck_assert_uint_eq(td_mmio_read(d.device + 12, 4), 128);               /* seg_max */
-	ck_assert_uint_eq(td_mmio_read(d.device + 20, 4), 512);               /* blk_size */
-	ck_assert_uint_eq(td_mmio_read(d.device + 34, 2), 2);                 /* num_queues */
-	ck_assert_uint_ne(td_mmio_read(d.device + 36, 4), 0);                 /* max_discard_sectors */
-	ck_assert_uint_eq(td_mmio_read(d.device + 40, 4), 1);                 /* max_discard_seg */
-	ck_assert_uint_eq(td_mmio_read(d.device + 44, 4), 8);                 /* discard alignment */
-	ck_assert_uint_ne(td_mmio_read(d.device + 48, 4), 0);                 /* max_write_zeroes */
-	ck_assert_uint_eq(td_mmio_read(d.device + 52, 4), 1);                 /* max_wz_seg */
-	ck_assert_uint_eq(td_mmio_read(d.device + 56, 1), 1);                 /* may unmap */
+	ck_assert_uint_eq(td_mmio_read(d.device + 12, 4), 128); /* seg_max */
+	ck_assert_uint_eq(td_mmio_read(d.device + 20, 4), 512); /* blk_size */
+	ck_assert_uint_eq(td_mmio_read(d.device + 34, 2), 2);   /* num_queues */
+	ck_assert_uint_ne(td_mmio_read(d.device + 36, 4), 0);   /* max_discard_sectors */
+	ck_assert_uint_eq(td_mmio_read(d.device + 40, 4), 1);   /* max_discard_seg */
+	ck_assert_uint_eq(td_mmio_read(d.device + 44, 4), 8);   /* discard alignment */
+	ck_assert_uint_ne(td_mmio_read(d.device + 48, 4), 0);   /* max_write_zeroes */
+	ck_assert_uint_eq(td_mmio_read(d.device + 52, 4), 1);   /* max_wz_seg */
+	ck_assert_uint_eq(td_mmio_read(d.device + 56, 1), 1);   /* may unmap */
 	/* The read-only disk. */
 	f = td_device_features(&ro);
 	ck_assert(f & F_RO);
@@ -495,7 +495,7 @@ START_TEST(test_zero_refusals)
 	ck_assert_uint_eq(zero_request(&d, T_WZ, cap - 4, 8, 0, 1), S_IOERR); /* past the end */
 	ck_assert_uint_eq(zero_request(&d, T_DISCARD, UINT64_MAX - 2, 8, 0, 1), S_IOERR);
 	ck_assert_uint_eq(zero_request(&d, T_WZ, 0, 0xffffffff, 0, 1), S_IOERR); /* > max */
-	ck_assert_uint_eq(zero_request(&d, T_WZ, 0, 0, 0, 1), S_OK);          /* nothing */
+	ck_assert_uint_eq(zero_request(&d, T_WZ, 0, 0, 0, 1), S_OK);             /* nothing */
 	file_read(img[0], 0, back, SECTOR);
 	check_pattern(back, 1, 0, SECTOR);
 	file_read(img[0], (cap - 4) * SECTOR, back, SECTOR);
@@ -650,8 +650,9 @@ START_TEST(test_no_status_byte)
 	ck_assert(td_status(&d) & VIRTIO_STATUS_NEEDS_RESET);
 	ck_assert_uint_eq(td_irqs(0), 1); /* configuration vector */
 	/* Stopped: a good request waits. */
-	td_add(&d, 0, (struct td_buf[]){ { make_hdr(T_FLUSH, 0), 16, false },
-					   { make_status(), 1, true } }, 2);
+	td_add(&d, 0,
+	       (struct td_buf[]){ { make_hdr(T_FLUSH, 0), 16, false }, { make_status(), 1, true } },
+	       2);
 	td_kick(&d, 0);
 	td_sleep_ms(50);
 	ck_assert_uint_eq(td_used_idx(&d, 0), 1);
@@ -703,7 +704,8 @@ END_TEST
 START_TEST(test_head_reuse)
 {
 	uint64_t buf = td_alloc(SECTOR), status = make_status();
-	struct td_buf b[3] = { { make_hdr(T_IN, 3), 16, false }, { buf, SECTOR, true },
+	struct td_buf b[3] = { { make_hdr(T_IN, 3), 16, false },
+			       { buf, SECTOR, true },
 			       { status, 1, true } };
 	uint16_t head = td_add(&d, 0, b, 3);
 

@@ -13,8 +13,8 @@
 #include "virtio_fake.h"
 
 /* Create a device from (cfg) with stderr captured into (msg). */
-static int create_captured(const struct virtio_dev_config *cfg, struct virtio_dev **dev,
-			   char *msg, size_t cap)
+static int create_captured(const struct virtio_dev_config *cfg, struct virtio_dev **dev, char *msg,
+			   size_t cap)
 {
 	FILE *f = tmpfile();
 	int saved = dup(2), ret;

@@ -116,11 +116,11 @@ END_TEST
 START_TEST(test_status_order)
 {
 	static const uint8_t seq[][4] = {
-		{ S_DRV },                            /* DRIVER before ACKNOWLEDGE */
-		{ S_ACK, S_ACK | S_FOK },             /* FEATURES_OK before DRIVER */
+		{ S_DRV },                                       /* DRIVER before ACKNOWLEDGE */
+		{ S_ACK, S_ACK | S_FOK },                        /* FEATURES_OK before DRIVER */
 		{ S_ACK, S_ACK | S_DRV, S_ACK | S_DRV | S_DOK }, /* DRIVER_OK before FEATURES_OK */
-		{ S_ACK, S_ACK | S_DRV, S_ACK },      /* clearing a bit */
-		{ S_ACK, 0x20 },                      /* an unknown bit */
+		{ S_ACK, S_ACK | S_DRV, S_ACK },                 /* clearing a bit */
+		{ S_ACK, 0x20 },                                 /* an unknown bit */
 	};
 
 	unsigned n = 0;
@@ -217,11 +217,21 @@ START_TEST(test_queue_locked_after_driver_ok)
 	td_init(&d, F_V1, 1, 32);
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
 	switch (_i) {
-	case 0: td_common_write(&d, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16); break;
-	case 1: td_common_write(&d, VIRTIO_PCI_COMMON_Q_DESC, 4, 0x200000); break;
-	case 2: td_common_write(&d, VIRTIO_PCI_COMMON_Q_AVAIL + 4, 4, 1); break;
-	case 3: td_common_write(&d, VIRTIO_PCI_COMMON_Q_USED, 8, 0x300000); break;
-	case 4: td_common_write(&d, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0); break;
+	case 0:
+		td_common_write(&d, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
+		break;
+	case 1:
+		td_common_write(&d, VIRTIO_PCI_COMMON_Q_DESC, 4, 0x200000);
+		break;
+	case 2:
+		td_common_write(&d, VIRTIO_PCI_COMMON_Q_AVAIL + 4, 4, 1);
+		break;
+	case 3:
+		td_common_write(&d, VIRTIO_PCI_COMMON_Q_USED, 8, 0x300000);
+		break;
+	case 4:
+		td_common_write(&d, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0);
+		break;
 	case 5:
 		td_common_write(&d, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
 		td_common_write(&d, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);

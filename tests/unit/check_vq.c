@@ -703,7 +703,7 @@ START_TEST(test_notify_flags)
 	vq_push(&q, 0, 0);
 	ck_assert(vq_should_notify(&q));
 	ck_assert(!vq_should_notify(&q)); /* nothing new */
-	*u16at(AVAIL_GPA) = 1;             /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+	*u16at(AVAIL_GPA) = 1;            /* VIRTQ_AVAIL_F_NO_INTERRUPT */
 	vq_push(&q, 1, 0);
 	ck_assert(!vq_should_notify(&q));
 	*u16at(AVAIL_GPA) = 0;
@@ -725,7 +725,7 @@ START_TEST(test_notify_event_idx)
 	*used_event = 0;
 	vq_push(&q, 0, 0);
 	ck_assert(vq_should_notify(&q)); /* first call: no reference point */
-	vq_push(&q, 0, 0);                /* used 2, event 0 already passed */
+	vq_push(&q, 0, 0);               /* used 2, event 0 already passed */
 	ck_assert(!vq_should_notify(&q));
 	*used_event = 2;
 	vq_push(&q, 0, 0); /* used 3: crossed 2 */
@@ -997,7 +997,8 @@ START_TEST(test_race)
 			race_publish((uint16_t)(i % 16));
 		} else {
 			ck_assert(ret == -EINVAL || ret == -EFAULT);
-			ck_assert_int_eq(vq_init(&q, &m, 16, DESC_GPA, AVAIL_GPA, USED_GPA, FEAT_IND),
+			ck_assert_int_eq(vq_init(&q, &m, 16, DESC_GPA, AVAIL_GPA, USED_GPA,
+						 FEAT_IND),
 					 0);
 		}
 		if (i % 1024 == 0) {
@@ -1005,8 +1006,9 @@ START_TEST(test_race)
 
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			ms = (t.tv_sec - t0.tv_sec) * 1000LL + (t.tv_nsec - t0.tv_nsec) / 1000000;
-			if (ms >= 20000 || (ms >= 500 && __atomic_load_n(&race_writes,
-									 __ATOMIC_RELAXED) >= 100000))
+			if (ms >= 20000 ||
+			    (ms >= 500 &&
+			     __atomic_load_n(&race_writes, __ATOMIC_RELAXED) >= 100000))
 				break;
 		}
 	}

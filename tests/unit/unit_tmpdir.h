@@ -20,8 +20,7 @@ static void unit_tmpdir_make(const char *name)
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static int unit_tmpdir_rm_entry(const char *path, const struct stat *st, int flag,
-				struct FTW *ftw)
+static int unit_tmpdir_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path);
 }

@@ -25,13 +25,13 @@
 #include "kvisor/virtio_pci.h"
 #include "kvisor/vm.h"
 
-#define TD_RAM        (64ULL << 20)
-#define TD_RING_GPA   0x100000ULL  /* device n's queue q: + n MiB + q * 64 KiB */
-#define TD_HEAP_GPA   0x1000000ULL /* buffers from here */
-#define TD_MAX_QUEUES 16
+#define TD_RAM            (64ULL << 20)
+#define TD_RING_GPA       0x100000ULL  /* device n's queue q: + n MiB + q * 64 KiB */
+#define TD_HEAP_GPA       0x1000000ULL /* buffers from here */
+#define TD_MAX_QUEUES     16
 #define TD_MAX_IOEVENTFDS 64
-#define TD_TIMEOUT_MS 5000
-#define TD_MSI_DATA   0x40 /* vector v's message data: TD_MSI_DATA + v */
+#define TD_TIMEOUT_MS     5000
+#define TD_MSI_DATA       0x40 /* vector v's message data: TD_MSI_DATA + v */
 
 #define TD_F_NEXT     1
 #define TD_F_WRITE    2
@@ -257,8 +257,12 @@ static inline void td_probe(struct td_dev *d, uint16_t device_id, unsigned n)
 		if (type != VIRTIO_PCI_CAP_PCI_CFG)
 			ck_assert_uint_eq(td_cfg_read(slot, cap + 4, 1), VIRTIO_PCI_BAR);
 		switch (type) {
-		case VIRTIO_PCI_CAP_COMMON_CFG: d->common = d->bar0 + off; break;
-		case VIRTIO_PCI_CAP_ISR_CFG: d->isr = d->bar0 + off; break;
+		case VIRTIO_PCI_CAP_COMMON_CFG:
+			d->common = d->bar0 + off;
+			break;
+		case VIRTIO_PCI_CAP_ISR_CFG:
+			d->isr = d->bar0 + off;
+			break;
 		case VIRTIO_PCI_CAP_DEVICE_CFG:
 			d->device = d->bar0 + off;
 			d->device_len = len;
@@ -268,7 +272,9 @@ static inline void td_probe(struct td_dev *d, uint16_t device_id, unsigned n)
 			d->notify_len = len;
 			d->notify_mult = td_cfg_read(slot, cap + 16, 4);
 			break;
-		case VIRTIO_PCI_CAP_PCI_CFG: d->cfg_cap = cap; break;
+		case VIRTIO_PCI_CAP_PCI_CFG:
+			d->cfg_cap = cap;
+			break;
 		}
 	}
 	ck_assert(d->common && d->isr && d->notify && d->cfg_cap && d->msix_cap);
@@ -386,8 +392,8 @@ static inline void td_init(struct td_dev *d, uint64_t features, unsigned nq, uin
 	ck_assert_uint_eq(features & ~td_device_features(d), 0);
 	td_driver_features(d, features);
 	d->features = features;
-	td_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			 VIRTIO_STATUS_FEATURES_OK);
+	td_set_status(d,
+		      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	ck_assert(td_status(d) & VIRTIO_STATUS_FEATURES_OK);
 	td_msix_enable(d);
 	td_common_write(d, VIRTIO_PCI_COMMON_MSIX, 2, 0);
@@ -397,9 +403,10 @@ static inline void td_init(struct td_dev *d, uint64_t features, unsigned nq, uin
 	for (unsigned i = 0; i < nq; i++)
 		td_queue_setup(d, i, size);
 	td_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+				 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
 	ck_assert_uint_eq(td_status(d), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-						VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+						VIRTIO_STATUS_FEATURES_OK |
+						VIRTIO_STATUS_DRIVER_OK);
 	td_irqs(0); /* forget what setup raised */
 }
 

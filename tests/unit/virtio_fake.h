@@ -11,18 +11,18 @@
 #include "kvisor/vq.h"
 #include "virtio_driver.h"
 
-#define FAKE_ID     30 /* an unassigned virtio device ID */
-#define FAKE_QUEUES 3
-#define FAKE_QSIZE  64
-#define FAKE_FEAT   (1ULL << 0 | 1ULL << 5)
+#define FAKE_ID       30 /* an unassigned virtio device ID */
+#define FAKE_QUEUES   3
+#define FAKE_QSIZE    64
+#define FAKE_FEAT     (1ULL << 0 | 1ULL << 5)
 #define FAKE_CFG_SIZE 16
 
-#define S_ACK  VIRTIO_STATUS_ACKNOWLEDGE
-#define S_DRV  VIRTIO_STATUS_DRIVER
-#define S_FOK  VIRTIO_STATUS_FEATURES_OK
-#define S_DOK  VIRTIO_STATUS_DRIVER_OK
-#define S_NR   VIRTIO_STATUS_NEEDS_RESET
-#define F_V1   (1ULL << VIRTIO_F_VERSION_1)
+#define S_ACK VIRTIO_STATUS_ACKNOWLEDGE
+#define S_DRV VIRTIO_STATUS_DRIVER
+#define S_FOK VIRTIO_STATUS_FEATURES_OK
+#define S_DOK VIRTIO_STATUS_DRIVER_OK
+#define S_NR  VIRTIO_STATUS_NEEDS_RESET
+#define F_V1  (1ULL << VIRTIO_F_VERSION_1)
 
 /* The test device: pushes every chain at once (writing its writable bytes
  * with 0xab), or holds them when asked to. */

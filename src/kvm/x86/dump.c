@@ -9,8 +9,8 @@
 #include "kvisor/vcpu.h"
 #include "kvisor/x86.h"
 
-#define X86_CR0_PE     (1ULL << 0)
-#define X86_RFLAGS_VM  (1ULL << 17)
+#define X86_CR0_PE    (1ULL << 0)
+#define X86_RFLAGS_VM (1ULL << 17)
 
 #define X86_RFLAGS_FIXED (1ULL << 1) /* always set: marks registers KVM stored */
 #define X86_SYNC_PC      (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)
@@ -55,7 +55,8 @@ int x86_vcpu_pc(struct vcpu *vcpu, uint64_t *rip, unsigned *cpl)
 	if (sync->regs.rflags & X86_RFLAGS_FIXED) {
 		*rip = sync->regs.rip;
 		*cpl = x86_cpl(sync->sregs.cr0, sync->regs.rflags, sync->sregs.cs.selector);
-	} else if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
+	} else if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 ||
+		   ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
 		ret = -errno;
 	} else {
 		*rip = r.rip;
@@ -82,16 +83,17 @@ void vcpu_dump(struct vcpu *vcpu)
 		fprintf(stderr, "kvisor: vcpu%u: registers unavailable\n", vcpu->id);
 		return;
 	}
-	fprintf(stderr, "kvisor: vcpu%u registers:\n"
+	fprintf(stderr,
+		"kvisor: vcpu%u registers:\n"
 		"  rip=%016llx rsp=%016llx rflags=%016llx\n"
 		"  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n"
 		"  rsi=%016llx rdi=%016llx rbp=%016llx\n"
 		"  r8 =%016llx r9 =%016llx r10=%016llx r11=%016llx\n"
 		"  r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n"
 		"  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx\n",
-		vcpu->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi,
-		r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
-		s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+		vcpu->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp,
+		r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4,
+		s.efer);
 	dump_seg("cs", &s.cs);
 	dump_seg("ss", &s.ss);
 	dump_seg("ds", &s.ds);

@@ -16,19 +16,19 @@
 #include "kvisor/vm.h"
 #include "kvisor/x86.h"
 
-#define MSR_IA32_SYSENTER_CS  0x174
-#define MSR_IA32_SYSENTER_ESP 0x175
-#define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_IA32_MISC_ENABLE  0x1a0
-#define MSR_STAR              0xc0000081
-#define MSR_LSTAR             0xc0000082
-#define MSR_CSTAR             0xc0000083
-#define MSR_SYSCALL_MASK      0xc0000084
-#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_IA32_SYSENTER_CS    0x174
+#define MSR_IA32_SYSENTER_ESP   0x175
+#define MSR_IA32_SYSENTER_EIP   0x176
+#define MSR_IA32_MISC_ENABLE    0x1a0
+#define MSR_STAR                0xc0000081
+#define MSR_LSTAR               0xc0000082
+#define MSR_CSTAR               0xc0000083
+#define MSR_SYSCALL_MASK        0xc0000084
+#define MSR_KERNEL_GS_BASE      0xc0000102
 #define MISC_ENABLE_FAST_STRING 1ULL
 
-#define APIC_LVT0     0x350
-#define APIC_LVT1     0x360
+#define APIC_LVT0        0x350
+#define APIC_LVT1        0x360
 #define APIC_MODE_NMI    0x4
 #define APIC_MODE_EXTINT 0x7
 
@@ -59,8 +59,14 @@ static int x86_set_cpuid(struct vcpu *vcpu)
 static int x86_set_msrs(struct vcpu *vcpu)
 {
 	static const uint32_t zeroed[] = {
-		MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP, MSR_STAR,
-		MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
+		MSR_IA32_SYSENTER_CS,
+		MSR_IA32_SYSENTER_ESP,
+		MSR_IA32_SYSENTER_EIP,
+		MSR_STAR,
+		MSR_LSTAR,
+		MSR_CSTAR,
+		MSR_SYSCALL_MASK,
+		MSR_KERNEL_GS_BASE,
 	};
 	struct {
 		struct kvm_msrs hdr;
@@ -117,7 +123,8 @@ int x86_vcpu_init(struct vcpu *vcpu)
 int x86_write_boot_tables(struct guest_mem *mem)
 {
 	uint64_t gdt[6] = {
-		0, 0,
+		0,
+		0,
 		0x00af9b000000ffffULL, /* 0x10: 64-bit code */
 		0x00cf93000000ffffULL, /* 0x18: flat data */
 		0x00cf9b000000ffffULL, /* 0x20: 32-bit code (PVH) */
@@ -173,9 +180,9 @@ static void x86_boot_sregs(struct kvm_sregs *sr, const struct boot_info *boot)
 		return;
 	}
 	sr->cr3 = LAYOUT_PML4_GPA;
-	sr->cr4 = 0x20;        /* PAE */
-	sr->cr0 = 0x80050033;  /* PG WP NE ET MP PE */
-	sr->efer = 0x500;      /* LME LMA */
+	sr->cr4 = 0x20;       /* PAE */
+	sr->cr0 = 0x80050033; /* PG WP NE ET MP PE */
+	sr->efer = 0x500;     /* LME LMA */
 }
 
 int x86_set_boot_regs(struct vcpu *vcpu, const struct boot_info *boot)

@@ -110,12 +110,14 @@ int vm_get_state(struct vm *vm, struct vm_arch_state *st)
 	if (ret)
 		return ret;
 	memset(st, 0, sizeof(*st));
-	ret = state_irqchip(vm, &st->pic_master, KVM_IRQCHIP_PIC_MASTER, "KVM_GET_IRQCHIP (PIC master)");
+	ret = state_irqchip(vm, &st->pic_master, KVM_IRQCHIP_PIC_MASTER,
+			    "KVM_GET_IRQCHIP (PIC master)");
 	if (!ret)
 		ret = state_irqchip(vm, &st->pic_slave, KVM_IRQCHIP_PIC_SLAVE,
 				    "KVM_GET_IRQCHIP (PIC slave)");
 	if (!ret)
-		ret = state_irqchip(vm, &st->ioapic, KVM_IRQCHIP_IOAPIC, "KVM_GET_IRQCHIP (IOAPIC)");
+		ret = state_irqchip(vm, &st->ioapic, KVM_IRQCHIP_IOAPIC,
+				    "KVM_GET_IRQCHIP (IOAPIC)");
 	if (!ret)
 		ret = state_ioctl(vm->vm_fd, KVM_GET_PIT2, &st->pit, "vm", "KVM_GET_PIT2");
 	if (!ret)

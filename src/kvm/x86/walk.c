@@ -10,8 +10,7 @@
 #define PTE_PS   (1ULL << 7)
 #define PTE_ADDR 0x000ffffffffff000ULL
 
-int x86_gva_to_gpa(const struct guest_mem *mem, uint64_t cr3, int la57, uint64_t gva,
-		   uint64_t *gpa)
+int x86_gva_to_gpa(const struct guest_mem *mem, uint64_t cr3, int la57, uint64_t gva, uint64_t *gpa)
 {
 	unsigned levels = la57 ? 5 : 4;
 	unsigned va_bits = 12 + 9 * levels;
