@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,26 @@ static int vm_create_machine(struct vm *vm)
 	return ret;
 }
 
+/* More vCPUs than host CPUs: the guest's spinning waits (locks, IPIs,
+ * TLB shootdowns) then wait for a preempted vCPU thread to be scheduled
+ * again; on kvm-pvm hosts, where the paravirtual spinlock and yield
+ * features are hidden (they need VMCALL), an SMP boot slows down by
+ * several times (docs/guests.md, "SMP guests"). Worth a warning, not a
+ * refusal: it is the user's call. */
+static void vm_warn_overcommit(const struct vm *vm)
+{
+	cpu_set_t set;
+	unsigned host;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	host = (unsigned)CPU_COUNT(&set);
+	if (vm->cfg->cpus > host)
+		log_warn("--cpus %u: more vCPUs than the %u host CPUs kvisor may run on; "
+			 "the guest will wait for preempted vCPUs",
+			 vm->cfg->cpus, host);
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	int ret;
@@ -150,6 +171,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 			vm->max_vcpus);
 		return -EINVAL;
 	}
+	vm_warn_overcommit(vm);
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
 		return -errno;
