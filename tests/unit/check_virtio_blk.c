@@ -17,6 +17,7 @@
 #include "kvisor/device.h"
 #include "kvisor/log.h"
 #include "virtio_driver.h"
+#include "unit_capture.h"
 #include "unit_tmpdir.h"
 
 #define MiB       (1024 * 1024)
@@ -764,23 +765,16 @@ START_TEST(test_locked_image)
 	struct vm_config other = { .cpus = 1 };
 	void *state = NULL;
 	char msg[512], want[PATH_MAX + 64];
-	FILE *f = tmpfile();
-	int err = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
 	add_disk(&other, img[0], "", false, false);
 	log_threshold = LOG_ERR;
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = virtio_blk_type.create(&td_vm, other.devices[0], &state);
-	fflush(stderr);
-	dup2(err, 2);
-	close(err);
+	unit_capture_end(&c, msg, sizeof(msg));
 	config_free(&other);
 	ck_assert_int_eq(ret, -EBUSY);
-	n = pread(fileno(f), msg, sizeof(msg) - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
 	snprintf(want, sizeof(want), "kvisor: disk %s: in use by another process (locked)\n",
 		 img[0]);
 	ck_assert_str_eq(msg, want);
@@ -792,20 +786,12 @@ END_TEST
 /* devices_pause, with what it printed in (msg) (stderr captured). */
 static int pause_captured(char *msg, size_t size)
 {
-	FILE *f = tmpfile();
-	int err = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = devices_pause(&td_vm);
-	fflush(stderr);
-	dup2(err, 2);
-	close(err);
-	n = pread(fileno(f), msg, size - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
+	unit_capture_end(&c, msg, size);
 	return ret;
 }
 

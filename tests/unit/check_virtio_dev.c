@@ -10,26 +10,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit_capture.h"
 #include "virtio_fake.h"
 
 /* Create a device from (cfg) with stderr captured into (msg). */
 static int create_captured(const struct virtio_dev_config *cfg, struct virtio_dev **dev, char *msg,
 			   size_t cap)
 {
-	FILE *f = tmpfile();
-	int saved = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = virtio_dev_create(dev, &td_vm, td_vm.io, cfg, &fake_ops, NULL);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fileno(f), msg, cap - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
+	unit_capture_end(&c, msg, cap);
 	return ret;
 }
 
