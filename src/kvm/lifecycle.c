@@ -230,7 +230,12 @@ static int lifecycle_park_vcpus(struct vm *vm)
 	return ret;
 }
 
-int vm_pause(struct vm *vm)
+/* Begin control operation (op) on (vm): take op_lock, then make the
+ * transition under lock; a pause also raises pause_req in that same hold.
+ * 0 with op_lock held, for the caller to release when the operation is
+ * done; or, with nothing held, -EDEADLK on one of the VM's own vCPU threads
+ * (it would wait for itself) or the lifecycle_next error. */
+static int lifecycle_op_begin(struct vm *vm, enum vm_op op)
 {
 	struct vm_lifecycle *lc = &vm->life;
 	int ret;
@@ -239,12 +244,23 @@ int vm_pause(struct vm *vm)
 		return -EDEADLK;
 	pthread_mutex_lock(&lc->op_lock);
 	pthread_mutex_lock(&lc->lock);
-	ret = lifecycle_apply(lc, VM_OP_PAUSE);
-	if (!ret)
+	ret = lifecycle_apply(lc, op);
+	if (!ret && op == VM_OP_PAUSE)
 		atomic_store(&lc->pause_req, true);
 	pthread_mutex_unlock(&lc->lock);
 	if (ret)
-		goto out;
+		pthread_mutex_unlock(&lc->op_lock);
+	return ret;
+}
+
+int vm_pause(struct vm *vm)
+{
+	struct vm_lifecycle *lc = &vm->life;
+	int ret;
+
+	ret = lifecycle_op_begin(vm, VM_OP_PAUSE);
+	if (ret)
+		return ret;
 	ret = lifecycle_park_vcpus(vm);
 	if (ret)
 		goto out; /* stopping: the stop released the vCPUs */
@@ -273,17 +289,11 @@ int vm_resume(struct vm *vm)
 	struct vm_lifecycle *lc = &vm->life;
 	int ret;
 
-	if (lifecycle_on_vcpu_thread(vm))
-		return -EDEADLK;
-	pthread_mutex_lock(&lc->op_lock);
-	pthread_mutex_lock(&lc->lock);
-	ret = lifecycle_apply(lc, VM_OP_RESUME);
-	pthread_mutex_unlock(&lc->lock);
+	ret = lifecycle_op_begin(vm, VM_OP_RESUME);
 	if (ret)
-		goto out;
+		return ret;
 	devices_resume(vm);
 	ret = lifecycle_release_vcpus(lc, VM_STATE_RUNNING);
-out:
 	pthread_mutex_unlock(&lc->op_lock);
 	return ret;
 }

@@ -13,6 +13,8 @@
 #include "kvisor/log.h"
 #include "kvisor/virtio_blk.h"
 
+#include "unit_capture.h"
+
 /* One description per test process (check forks each test); parse()
  * starts it afresh, the fixture frees it. */
 static struct vm_config cfg;
@@ -34,20 +36,12 @@ static int parse(enum cli_command *cmd, int argc, char **argv)
 static int parse_err(int argc, char **argv, char *msg, size_t cap)
 {
 	enum cli_command cmd;
-	FILE *f = tmpfile();
-	int saved = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = parse(&cmd, argc, argv);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fileno(f), msg, cap - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
+	unit_capture_end(&c, msg, cap);
 	return ret;
 }
 

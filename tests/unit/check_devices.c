@@ -10,6 +10,7 @@
 #include "kvisor/device.h"
 #include "kvisor/log.h"
 #include "kvisor/pci_testdev.h"
+#include "unit_capture.h"
 #include "virtio_driver.h"
 
 /* td_vm without PCI bus 0: the pci-host instance (pci0) creates it. */
@@ -121,23 +122,16 @@ START_TEST(test_create_error)
 	static const struct bus_ops ops = { .read = ignore_read, .write = ignore_write };
 	static int owner;
 	char msg[512];
-	FILE *f = tmpfile();
-	int saved = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
 	add("testdev", NULL, NULL);
 	add("pci-testdev", NULL, NULL);
 	ck_assert_int_eq(bus_register(&td_vm.pio, LAYOUT_TESTDEV_PORT, 1, &ops, &owner), 0);
 	log_threshold = LOG_ERR;
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = devices_create(&td_vm);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fileno(f), msg, sizeof(msg) - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
+	unit_capture_end(&c, msg, sizeof(msg));
 	ck_assert_int_eq(ret, -EEXIST);
 	ck_assert_str_eq(msg, "kvisor: testdev0: cannot create testdev: File exists\n");
 	ck_assert_str_eq(td_vm.devices->id, "pci0"); /* the machine's, created before */

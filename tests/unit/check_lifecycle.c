@@ -20,6 +20,8 @@
 #include "kvisor/vm.h"
 #include "kvisor/x86_state.h"
 
+#include "unit_capture.h"
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
@@ -424,20 +426,12 @@ static const struct device_type dev_broken = { .name = "broken", .pause = dev_pa
 /* Capture stderr around vm_pause: the one line it printed into (msg). */
 static int pause_capture(struct vm *vm, char *msg, size_t cap)
 {
-	FILE *f = tmpfile();
-	int saved = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = vm_pause(vm);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fileno(f), msg, cap - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
+	unit_capture_end(&c, msg, cap);
 	return ret;
 }
 

@@ -2,190 +2,18 @@
  * a doorbell, then the used ring, the status byte and the image file are
  * checked) for reads, writes, multi-buffer and indirect chains, flush,
  * discard, write zeroes, GET_ID, read-only disks, range checks, malformed
- * and hostile requests, multiple queues, host I/O errors, image locks, and
- * pausing through the registry (devices_pause/devices_resume, as a VM pause). */
-#include <fcntl.h>
-#include <ftw.h>
+ * and hostile requests, multiple queues, host I/O errors and image locks.
+ * Pausing is in check_virtio_blk_pause.c. */
+#include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "kvisor/device.h"
-#include "kvisor/log.h"
-#include "virtio_driver.h"
-#include "unit_tmpdir.h"
-
-#define MiB       (1024 * 1024)
-#define SECTOR    512
-#define IMG0_SIZE MiB
-#define IMG1_SIZE (64 * 1024)
-#define QSIZE     256
-#define SERIAL0   "kvisor-disk-0"
-#define SERIAL1   "ABCDEFGHIJ0123456789" /* exactly 20 bytes: no NUL */
-
-#define F_V1       (1ULL << VIRTIO_F_VERSION_1)
-#define F_IND      (1ULL << VIRTIO_F_INDIRECT_DESC)
-#define F_EVT      (1ULL << VIRTIO_F_EVENT_IDX)
-#define F_SEG_MAX  (1ULL << 2)
-#define F_RO       (1ULL << 5)
-#define F_BLK_SIZE (1ULL << 6)
-#define F_FLUSH    (1ULL << 9)
-#define F_MQ       (1ULL << 12)
-#define F_DISCARD  (1ULL << 13)
-#define F_WZ       (1ULL << 14)
-#define F_DRIVER   (F_V1 | F_IND | F_EVT | F_SEG_MAX | F_BLK_SIZE | F_FLUSH | F_MQ)
-
-#define T_IN      0
-#define T_OUT     1
-#define T_FLUSH   4
-#define T_GET_ID  8
-#define T_DISCARD 11
-#define T_WZ      13
-#define S_OK      0
-#define S_IOERR   1
-#define S_UNSUPP  2
-#define S_NONE    0xff /* what the test puts in a status byte beforehand */
-
-static char img[3][PATH_MAX];
-static struct td_dev d, ro, dio;
-
-static void tmpdir_setup(void)
-{
-	unit_tmpdir_make("vblk");
-}
-
-static uint8_t pattern(unsigned seed, uint64_t off)
-{
-	return (uint8_t)(seed * 131 + off * 7 + (off >> 9));
-}
-
-static void make_image(char *path, unsigned seed, size_t size)
-{
-	uint8_t *buf = malloc(size);
-	int fd;
-
-	snprintf(path, PATH_MAX, "%s/img.XXXXXX", tmpdir);
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	for (size_t i = 0; i < size; i++)
-		buf[i] = pattern(seed, i);
-	ck_assert_int_eq(pwrite(fd, buf, size, 0), (ssize_t)size);
-	close(fd);
-	free(buf);
-}
-
-static void file_read(const char *path, uint64_t off, void *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
-	close(fd);
-}
-
-/* A virtio-blk instance of (cfg), as --disk would add it. */
-static void add_disk(struct vm_config *cfg, const char *path, const char *serial, bool readonly,
-		     bool direct)
-{
-	char opts[PATH_MAX + 128], err[CONFIG_ERR_MAX];
-
-	snprintf(opts, sizeof(opts), "path=%s,readonly=%s,cache=%s%s%s", path,
-		 readonly ? "on" : "off", direct ? "none" : "writeback", *serial ? ",serial=" : "",
-		 serial);
-	ck_assert_msg(config_add_device(cfg, "virtio-blk", NULL, opts, err, sizeof(err)) == 0, "%s",
-		      err);
-}
-
-/* Three disks on a 2-vCPU VM, created through the registry as instances
- * disk0-2: vda read-write, vdb read-only, vdc O_DIRECT. */
-static void setup(void)
-{
-	log_threshold = LOG_ERR; /* guest errors are logged as warnings */
-	make_image(img[0], 1, IMG0_SIZE);
-	make_image(img[1], 2, IMG1_SIZE);
-	make_image(img[2], 3, IMG0_SIZE);
-	memset(&td_cfg, 0, sizeof(td_cfg));
-	td_cfg.cpus = 2;
-	add_disk(&td_cfg, img[0], SERIAL0, false, false);
-	add_disk(&td_cfg, img[1], SERIAL1, true, false);
-	add_disk(&td_cfg, img[2], "", false, true);
-	td_vm_setup();
-	ck_assert_int_eq(devices_create(&td_vm), 0);
-	td_probe(&d, 0x1042, 0);
-	td_probe(&ro, 0x1042, 1);
-	td_probe(&dio, 0x1042, 2);
-	td_init(&d, F_DRIVER | F_DISCARD | F_WZ, 2, QSIZE);
-}
-
-static void teardown(void)
-{
-	devices_destroy(&td_vm);
-	td_vm_teardown();
-	config_free(&td_cfg);
-}
-
-/* --- requests ------------------------------------------------------------ */
-
-struct breq {
-	uint64_t hdr, data, status;
-	uint16_t head;
-};
-
-static uint64_t make_hdr(uint32_t type, uint64_t sector)
-{
-	uint64_t gpa = td_alloc(16);
-
-	memcpy(td_hva(gpa), &type, 4);
-	memcpy(td_hva(gpa + 8), &sector, 8);
-	return gpa;
-}
-
-static uint64_t make_status(void)
-{
-	uint64_t gpa = td_alloc(1);
-
-	*td_hva(gpa) = S_NONE;
-	return gpa;
-}
-
-/* Wait for the next used element of (q) and check it is (head); returns the
- * used length. */
-static uint32_t complete(struct td_dev *dev, unsigned q, uint16_t head)
-{
-	uint32_t id, len;
-
-	ck_assert_msg(td_wait_used(dev, q, 1), "no completion on queue %u", q);
-	td_next_used(dev, q, &id, &len);
-	ck_assert_uint_eq(id, head);
-	return len;
-}
-
-/* One request: header, optional data (device-writable for IN and GET_ID),
- * status. Returns the status byte; (*used) gets the used length. */
-static uint8_t request(struct td_dev *dev, unsigned q, uint32_t type, uint64_t sector,
-		       uint64_t data, uint32_t len, uint32_t *used)
-{
-	struct td_buf b[3];
-	uint64_t status = make_status();
-	unsigned n = 0;
-	uint16_t head;
-	uint32_t u;
-
-	b[n++] = (struct td_buf){ make_hdr(type, sector), 16, false };
-	if (len)
-		b[n++] = (struct td_buf){ data, len, type == T_IN || type == T_GET_ID };
-	b[n++] = (struct td_buf){ status, 1, true };
-	head = td_add(dev, q, b, n);
-	td_kick(dev, q);
-	u = complete(dev, q, head);
-	if (used)
-		*used = u;
-	return *td_hva(status);
-}
+#include "unit_capture.h"
+#include "virtio_blk_fixture.h"
 
 /* DISCARD or WRITE_ZEROES of one segment. */
 static uint8_t zero_request(struct td_dev *dev, uint32_t type, uint64_t sector, uint32_t num,
@@ -199,22 +27,6 @@ static uint8_t zero_request(struct td_dev *dev, uint32_t type, uint64_t sector, 
 		memcpy(td_hva(seg + 16 * i + 12), &flags, 4);
 	}
 	return request(dev, 0, type, sector, seg, 16 * nsegs, NULL);
-}
-
-static void check_file(const char *path, uint64_t off, const uint8_t *want, size_t len)
-{
-	uint8_t *buf = malloc(len);
-
-	file_read(path, off, buf, len);
-	ck_assert_mem_eq(buf, want, len);
-	free(buf);
-}
-
-static void check_pattern(const uint8_t *p, unsigned seed, uint64_t off, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		ck_assert_msg(p[i] == pattern(seed, off + i), "byte %zu of 0x%llx", i,
-			      (unsigned long long)off);
 }
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -764,233 +576,19 @@ START_TEST(test_locked_image)
 	struct vm_config other = { .cpus = 1 };
 	void *state = NULL;
 	char msg[512], want[PATH_MAX + 64];
-	FILE *f = tmpfile();
-	int err = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
 	add_disk(&other, img[0], "", false, false);
 	log_threshold = LOG_ERR;
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = virtio_blk_type.create(&td_vm, other.devices[0], &state);
-	fflush(stderr);
-	dup2(err, 2);
-	close(err);
+	unit_capture_end(&c, msg, sizeof(msg));
 	config_free(&other);
 	ck_assert_int_eq(ret, -EBUSY);
-	n = pread(fileno(f), msg, sizeof(msg) - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
 	snprintf(want, sizeof(want), "kvisor: disk %s: in use by another process (locked)\n",
 		 img[0]);
 	ck_assert_str_eq(msg, want);
-}
-END_TEST
-
-/* --- pause (the VM lifecycle's path: devices_pause, devices_resume) ------- */
-
-/* devices_pause, with what it printed in (msg) (stderr captured). */
-static int pause_captured(char *msg, size_t size)
-{
-	FILE *f = tmpfile();
-	int err = dup(2), ret;
-	ssize_t n;
-
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	dup2(fileno(f), 2);
-	ret = devices_pause(&td_vm);
-	fflush(stderr);
-	dup2(err, 2);
-	close(err);
-	n = pread(fileno(f), msg, size - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
-	return ret;
-}
-
-/* Queue (without kicking) a READ of (sectors) at (sector) into a fresh
- * buffer preset to 0xee; (*buf) and (*status) get its buffers. */
-static uint16_t add_read(struct td_dev *dev, uint64_t sector, uint32_t sectors, uint64_t *buf,
-			 uint64_t *status)
-{
-	*buf = td_alloc(sectors * SECTOR);
-	*status = make_status();
-	memset(td_hva(*buf), 0xee, sectors * SECTOR);
-	return td_add(dev, 0,
-		      (struct td_buf[]){ { make_hdr(T_IN, sector), 16, false },
-					 { *buf, sectors * SECTOR, true },
-					 { *status, 1, true } },
-		      3);
-}
-
-/* Queue (without kicking) a WRITE of (sectors) at (sector) from a fresh
- * buffer filled from (seed). */
-static uint16_t add_write(struct td_dev *dev, uint64_t sector, uint32_t sectors, uint8_t seed,
-			  uint64_t *buf, uint64_t *status)
-{
-	*buf = td_alloc_aligned(sectors * SECTOR, 4096);
-	*status = make_status();
-	for (uint32_t i = 0; i < sectors * SECTOR; i++)
-		td_hva(*buf)[i] = (uint8_t)(seed + i * 11 + (i >> 9));
-	return td_add(dev, 0,
-		      (struct td_buf[]){ { make_hdr(T_OUT, sector), 16, false },
-					 { *buf, sectors * SECTOR, false },
-					 { *status, 1, true } },
-		      3);
-}
-
-/* Requests kicked while the disks are paused are left in the ring (nothing
- * read, nothing written, no interrupt, even after a generous wait);
- * devices_resume serves them. */
-START_TEST(test_pause_holds_requests)
-{
-	uint64_t rbuf, rst, wbuf, wst;
-	uint16_t rhead, whead;
-	uint8_t back[4 * SECTOR];
-	bool seen_r = false, seen_w = false;
-
-	ck_assert_int_eq(devices_pause(&td_vm), 0); /* nothing in flight: at once */
-	rhead = add_read(&d, 20, 4, &rbuf, &rst);
-	whead = add_write(&d, 60, 4, 0x3c, &wbuf, &wst);
-	td_kick(&d, 0);
-	td_sleep_ms(200);
-	ck_assert_uint_eq(td_used_idx(&d, 0), 0);
-	ck_assert_uint_eq(*td_hva(rst), S_NONE);
-	ck_assert_uint_eq(*td_hva(wst), S_NONE);
-	for (unsigned i = 0; i < 4 * SECTOR; i++)
-		ck_assert_uint_eq(td_hva(rbuf)[i], 0xee);
-	file_read(img[0], 60 * SECTOR, back, sizeof(back));
-	check_pattern(back, 1, 60 * SECTOR, sizeof(back));
-	ck_assert_uint_eq(td_irqs(1), 0);
-
-	devices_resume(&td_vm); /* no new kick: resume looks at the ring itself */
-	ck_assert(td_wait_used(&d, 0, 2));
-	for (unsigned n = 0; n < 2; n++) {
-		uint32_t id, len;
-
-		td_next_used(&d, 0, &id, &len);
-		if (id == rhead) {
-			ck_assert_uint_eq(len, 4 * SECTOR + 1);
-			seen_r = true;
-		} else {
-			ck_assert_uint_eq(id, whead);
-			ck_assert_uint_eq(len, 1);
-			seen_w = true;
-		}
-	}
-	ck_assert(seen_r && seen_w);
-	ck_assert_uint_eq(*td_hva(rst), S_OK);
-	check_pattern(td_hva(rbuf), 1, 20 * SECTOR, 4 * SECTOR);
-	ck_assert_uint_eq(*td_hva(wst), S_OK);
-	check_file(img[0], 60 * SECTOR, td_hva(wbuf), 4 * SECTOR);
-	ck_assert_uint_ge(td_irqs(1), 1);
-	ck_assert_uint_eq(td_status(&d) & VIRTIO_STATUS_NEEDS_RESET, 0);
-}
-END_TEST
-
-#define PW_REQS    64
-#define PW_SECTORS 32 /* 16 KiB each: the whole 1 MiB image */
-
-/* Writes the device has taken from the ring when devices_pause is called
- * are all complete (used, status OK, data in the image) when it returns,
- * and nothing completes afterwards. Whether some are still in flight at
- * the call depends on the host's speed; a batch of 1 MiB of O_DIRECT
- * writes, paused as soon as the device took them, almost always has some. */
-START_TEST(test_pause_completes_inflight)
-{
-	uint64_t buf[PW_REQS], st[PW_REQS];
-	uint16_t after;
-
-	td_init(&dio, F_DRIVER, 1, QSIZE);
-	for (unsigned i = 0; i < PW_REQS; i++)
-		add_write(&dio, (uint64_t)i * PW_SECTORS, PW_SECTORS, (uint8_t)(i * 29), &buf[i],
-			  &st[i]);
-	td_kick(&dio, 0);
-	/* The device took them all (it moves avail_event once the ring is
-	 * empty, after popping them). */
-	for (unsigned t = 0; td_avail_event(&dio, 0) != dio.q[0].avail_idx; t++) {
-		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
-		td_sleep_ms(1);
-	}
-	ck_assert_int_eq(devices_pause(&td_vm), 0);
-	after = td_used_idx(&dio, 0);
-	ck_assert_uint_eq(after, PW_REQS);
-	for (unsigned n = 0; n < PW_REQS; n++) {
-		uint32_t id, len;
-
-		td_next_used(&dio, 0, &id, &len);
-		ck_assert_uint_eq(id % 3, 0); /* a head: 3 descriptors each */
-		ck_assert_uint_lt(id, 3 * PW_REQS);
-		ck_assert_uint_eq(len, 1);
-	}
-	for (unsigned i = 0; i < PW_REQS; i++) {
-		ck_assert_uint_eq(*td_hva(st[i]), S_OK);
-		check_file(img[2], (uint64_t)i * PW_SECTORS * SECTOR, td_hva(buf[i]),
-			   PW_SECTORS * SECTOR);
-	}
-	td_sleep_ms(200);
-	ck_assert_uint_eq(td_used_idx(&dio, 0), PW_REQS);
-	devices_resume(&td_vm);
-	/* Served as before. */
-	{
-		uint64_t r = td_alloc_aligned(PW_SECTORS * SECTOR, 4096);
-
-		ck_assert_uint_eq(request(&dio, 0, T_IN, PW_SECTORS, r, PW_SECTORS * SECTOR, NULL),
-				  S_OK);
-		ck_assert_mem_eq(td_hva(r), td_hva(buf[1]), PW_SECTORS * SECTOR);
-	}
-}
-END_TEST
-
-/* A second devices_pause fails with the transport's -EALREADY and one line
- * naming the instance; nothing changes: the disks stay paused. When only
- * disk0 is still paused (the others resumed through their own hooks),
- * disk2 and disk1 are paused, disk0 fails, and they are resumed again. */
-START_TEST(test_pause_twice)
-{
-	uint64_t rbuf, rst, dbuf, dst;
-	uint16_t rhead, dhead;
-	char msg[256];
-	struct device *dev;
-
-	td_init(&dio, F_DRIVER, 1, 16);
-	ck_assert_int_eq(devices_pause(&td_vm), 0);
-	ck_assert_int_eq(pause_captured(msg, sizeof(msg)), -EALREADY);
-	ck_assert_str_eq(msg, "kvisor: disk2: cannot pause: Operation already in progress\n");
-	/* Still paused, all of them. */
-	rhead = add_read(&d, 5, 1, &rbuf, &rst);
-	td_kick(&d, 0);
-	dhead = add_read(&dio, 6, 1, &dbuf, &dst);
-	td_kick(&dio, 0);
-	td_sleep_ms(200);
-	ck_assert_uint_eq(td_used_idx(&d, 0), 0);
-	ck_assert_uint_eq(td_used_idx(&dio, 0), 0);
-
-	/* Only disk0 paused: the failure names it, and rolls back disk2 and
-	 * disk1, which serve again (disk2's request completes). */
-	for (dev = td_vm.devices; strcmp(dev->id, "disk0"); dev = dev->next)
-		dev->type->resume(&td_vm, dev->state);
-	ck_assert_uint_eq(complete(&dio, 0, dhead), SECTOR + 1);
-	ck_assert_int_eq(pause_captured(msg, sizeof(msg)), -EALREADY);
-	ck_assert_str_eq(msg, "kvisor: disk0: cannot pause: Operation already in progress\n");
-	ck_assert_uint_eq(*td_hva(dst), S_OK);
-	check_pattern(td_hva(dbuf), 3, 6 * SECTOR, SECTOR);
-	ck_assert_uint_eq(request(&dio, 0, T_IN, 7, dbuf, SECTOR, NULL), S_OK);
-	check_pattern(td_hva(dbuf), 3, 7 * SECTOR, SECTOR);
-	td_sleep_ms(200);
-	ck_assert_uint_eq(td_used_idx(&d, 0), 0);
-	ck_assert_uint_eq(*td_hva(rst), S_NONE);
-
-	devices_resume(&td_vm);
-	ck_assert_uint_eq(complete(&d, 0, rhead), SECTOR + 1);
-	ck_assert_uint_eq(*td_hva(rst), S_OK);
-	check_pattern(td_hva(rbuf), 1, 5 * SECTOR, SECTOR);
-	/* And pausing works again. */
-	ck_assert_int_eq(devices_pause(&td_vm), 0);
-	devices_resume(&td_vm);
-	ck_assert_uint_eq(request(&d, 0, T_IN, 8, rbuf, SECTOR, NULL), S_OK);
-	check_pattern(td_hva(rbuf), 1, 8 * SECTOR, SECTOR);
 }
 END_TEST
 
@@ -1024,9 +622,6 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_host_short_read);
 	tcase_add_test(tc, test_cache_none);
 	tcase_add_test(tc, test_locked_image);
-	tcase_add_test(tc, test_pause_holds_requests);
-	tcase_add_test(tc, test_pause_completes_inflight);
-	tcase_add_test(tc, test_pause_twice);
 	suite_add_tcase(s, tc);
 	return s;
 }

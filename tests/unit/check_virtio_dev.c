@@ -10,26 +10,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit_capture.h"
 #include "virtio_fake.h"
 
 /* Create a device from (cfg) with stderr captured into (msg). */
 static int create_captured(const struct virtio_dev_config *cfg, struct virtio_dev **dev, char *msg,
 			   size_t cap)
 {
-	FILE *f = tmpfile();
-	int saved = dup(2), ret;
-	ssize_t n;
+	struct unit_capture c;
+	int ret;
 
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	dup2(fileno(f), 2);
+	unit_capture_begin(&c);
 	ret = virtio_dev_create(dev, &td_vm, td_vm.io, cfg, &fake_ops, NULL);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fileno(f), msg, cap - 1, 0);
-	msg[n > 0 ? n : 0] = '\0';
-	fclose(f);
+	unit_capture_end(&c, msg, cap);
 	return ret;
 }
 
@@ -72,34 +65,11 @@ START_TEST(test_create_refusals)
 }
 END_TEST
 
-/* Wait until the test device holds (n) chains. */
-static void wait_held(unsigned n)
-{
-	for (unsigned t = 0;; t++) {
-		unsigned held;
-
-		virtio_dev_lock(fake.dev);
-		held = fake.nheld;
-		virtio_dev_unlock(fake.dev);
-		if (held >= n)
-			return;
-		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
-		td_sleep_ms(1);
-	}
-}
-
 /* Pushes fill the used ring at once; the interrupt waits for notify, which
  * sends one for the batch and none when nothing new was pushed. */
 START_TEST(test_push_then_notify)
 {
-	uint64_t w;
-
-	td_init(&d, F_V1, 1, 16);
-	fake.hold = true;
-	add_simple(0, &w);
-	add_simple(0, &w);
-	td_kick(&d, 0);
-	wait_held(2);
+	hold_two_chains();
 	td_irqs(1); /* the pass's notify: nothing was pushed, so nothing sent */
 	virtio_dev_lock(fake.dev);
 	virtio_dev_push(fake.dev, 0, fake.held[0].head, 0);
@@ -147,10 +117,7 @@ START_TEST(test_config_changed)
 	ck_assert_uint_eq(td_mmio_read(d.device, 1), 0x99);
 	ck_assert_uint_eq(td_mmio_read(d.isr, 1), 0); /* no driver yet */
 	/* Driver set up to FEATURES_OK, config vector 0: still not told. */
-	td_set_status(&d, S_ACK);
-	td_set_status(&d, S_ACK | S_DRV);
-	td_driver_features(&d, F_V1);
-	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	drive_to_features_ok();
 	td_msix_enable(&d);
 	td_common_write(&d, VIRTIO_PCI_COMMON_MSIX, 2, 0);
 	td_irqs(0);
@@ -214,14 +181,8 @@ static bool paused_yet(struct pauser *p)
 START_TEST(test_pause_waits_for_inflight)
 {
 	struct pauser p = { .done = false };
-	uint64_t w;
 
-	td_init(&d, F_V1, 1, 16);
-	fake.hold = true;
-	add_simple(0, &w);
-	add_simple(0, &w);
-	td_kick(&d, 0);
-	wait_held(2);
+	hold_two_chains();
 	ck_assert_int_eq(pthread_create(&p.t, NULL, pause_fn, &p), 0);
 	td_sleep_ms(100);
 	ck_assert(!paused_yet(&p));
@@ -292,10 +253,7 @@ START_TEST(test_driver_ok_while_paused)
 {
 	uint64_t w;
 
-	td_set_status(&d, S_ACK);
-	td_set_status(&d, S_ACK | S_DRV);
-	td_driver_features(&d, F_V1);
-	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	drive_to_features_ok();
 	td_queue_setup(&d, 0, 16);
 	add_simple(0, &w);
 	ck_assert_int_eq(virtio_dev_pause(fake.dev), 0);

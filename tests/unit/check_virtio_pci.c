@@ -98,10 +98,7 @@ END_TEST
 
 START_TEST(test_features_locked)
 {
-	td_set_status(&d, S_ACK);
-	td_set_status(&d, S_ACK | S_DRV);
-	td_driver_features(&d, F_V1);
-	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	drive_to_features_ok();
 	td_common_write(&d, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
 	td_common_write(&d, VIRTIO_PCI_COMMON_GF, 4, 1);
 	expect_needs_reset();
@@ -251,10 +248,7 @@ END_TEST
 
 START_TEST(test_queue_locked_while_enabled)
 {
-	td_set_status(&d, S_ACK);
-	td_set_status(&d, S_ACK | S_DRV);
-	td_driver_features(&d, F_V1);
-	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	drive_to_features_ok();
 	td_queue_setup(&d, 0, 16);
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_DESC, 4, 0x200000);
 	expect_needs_reset();
@@ -275,10 +269,7 @@ START_TEST(test_queue_enable_checks)
 
 	/* Rings outside RAM, or misaligned. */
 	td_set_status(&d, 0);
-	td_set_status(&d, S_ACK);
-	td_set_status(&d, S_ACK | S_DRV);
-	td_driver_features(&d, F_V1);
-	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	drive_to_features_ok();
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_DESC, 8, TD_RAM - 0x100);
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_AVAIL, 8, 0x10000);
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_USED, 8, 0x20000);
@@ -287,10 +278,7 @@ START_TEST(test_queue_enable_checks)
 	ck_assert_uint_eq(td_common_read(&d, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
 
 	td_set_status(&d, 0);
-	td_set_status(&d, S_ACK);
-	td_set_status(&d, S_ACK | S_DRV);
-	td_driver_features(&d, F_V1);
-	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	drive_to_features_ok();
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_DESC, 8, 0x10008);
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_AVAIL, 8, 0x20000);
 	td_common_write(&d, VIRTIO_PCI_COMMON_Q_USED, 8, 0x30000);
@@ -363,20 +351,8 @@ static void *reset_fn(void *arg)
 START_TEST(test_reset_waits_for_inflight)
 {
 	struct reset_thread r = { .done = false };
-	uint64_t w;
 
-	td_init(&d, F_V1, 1, 16);
-	fake.hold = true;
-	add_simple(0, &w);
-	add_simple(0, &w);
-	td_kick(&d, 0);
-	for (unsigned t = 0, n = 0; n < 2; t++) {
-		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
-		td_sleep_ms(1);
-		virtio_dev_lock(fake.dev);
-		n = fake.nheld;
-		virtio_dev_unlock(fake.dev);
-	}
+	hold_two_chains();
 	ck_assert_int_eq(pthread_create(&r.t, NULL, reset_fn, &r), 0);
 	td_sleep_ms(100);
 	ck_assert(!__atomic_load_n(&r.done, __ATOMIC_SEQ_CST));
@@ -470,10 +446,7 @@ START_TEST(test_driver_ok_polls)
 {
 	uint64_t w;
 
-	td_set_status(&d, S_ACK);
-	td_set_status(&d, S_ACK | S_DRV);
-	td_driver_features(&d, F_V1);
-	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+	drive_to_features_ok();
 	td_queue_setup(&d, 0, 16);
 	add_simple(0, &w);
 	td_kick(&d, 0);

@@ -135,6 +135,32 @@ static inline bool wait_notifies(unsigned q, unsigned n)
 	return false;
 }
 
+/* Wait until the test device holds (n) chains. */
+static inline void wait_held(unsigned n)
+{
+	for (unsigned t = 0;; t++) {
+		unsigned held;
+
+		virtio_dev_lock(fake.dev);
+		held = fake.nheld;
+		virtio_dev_unlock(fake.dev);
+		if (held >= n)
+			return;
+		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
+		td_sleep_ms(1);
+	}
+}
+
+/* The driver's setup up to FEATURES_OK with VERSION_1 only: no queues,
+ * no DRIVER_OK yet. */
+static inline void drive_to_features_ok(void)
+{
+	td_set_status(&d, S_ACK);
+	td_set_status(&d, S_ACK | S_DRV);
+	td_driver_features(&d, F_V1);
+	td_set_status(&d, S_ACK | S_DRV | S_FOK);
+}
+
 /* A chain of one readable and one writable buffer on queue (q). */
 static inline uint16_t add_simple(unsigned q, uint64_t *wbuf)
 {
@@ -142,6 +168,20 @@ static inline uint16_t add_simple(unsigned q, uint64_t *wbuf)
 
 	*wbuf = b[1].gpa;
 	return td_add(&d, q, b, 2);
+}
+
+/* The driver set up with one queue of 16 entries, and two chains kicked on
+ * it that the device now holds (fake.held[0] and [1]). */
+static inline void hold_two_chains(void)
+{
+	uint64_t w;
+
+	td_init(&d, F_V1, 1, 16);
+	fake.hold = true;
+	add_simple(0, &w);
+	add_simple(0, &w);
+	td_kick(&d, 0);
+	wait_held(2);
 }
 
 #endif
