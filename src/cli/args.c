@@ -27,13 +27,14 @@ const char cli_usage[] =
 	"  --disk PATH[,readonly=on|off][,serial=ID][,cache=none|writeback][,id=NAME]\n"
 	"                        raw disk image as virtio-blk (repeatable: vda, vdb, ...;\n"
 	"                        ids disk0, disk1, ... unless id= names it)\n"
-	"  --testdev             add the firmware test device (port 0xf4)\n"
+	"  --testdev             add the firmware test devices (port 0xf4, PCI function)\n"
 	"  --profile FILE[,hz=N] sample each vCPU's RIP and CPL N times a second (default\n"
 	"                        1000, at most 10000) and write the counts to FILE at exit\n"
 	"  --log-level LEVEL     error, warn, info (default) or debug\n"
 	"  -v, --verbose         same as --log-level debug\n"
 	"\n"
-	"console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A\n";
+	"console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A\n"
+	"signals: SIGUSR2 pauses the VM and resumes it; SIGTERM or SIGINT stop it\n";
 
 static int cli_choice(const char *opt, const char *v, const char *const names[], int *out)
 {
