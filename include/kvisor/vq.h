@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "log.h"
+
 struct guest_mem;
 
 #define VQ_MAX_SIZE       32768 /* virtio's limit for a split queue */
@@ -33,6 +35,11 @@ struct vq_chain {
 };
 
 struct vq {
+	/* Who owns the queue, for messages ("disk0", queue 1): set once with
+	 * vq_set_owner, kept by vq_init; each queue has its own log limiter. */
+	const char *owner;
+	unsigned index;
+	struct log_ratelimit rl;
 	const struct guest_mem *mem;
 	uint16_t size;  /* a power of 2, 1..VQ_MAX_SIZE */
 	bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
@@ -48,6 +55,10 @@ struct vq {
 	uint16_t signalled_used; /* used_idx at the last interrupt (EVENT_IDX) */
 	bool signalled_valid;
 };
+
+/* Name (vq) for its messages: device (owner), which must outlive the
+ * queue, and queue (index). Before vq_init or after; vq_init keeps it. */
+void vq_set_owner(struct vq *vq, const char *owner, unsigned index);
 
 /* Set up (vq) over guest RAM: (size) entries, descriptor table at (desc),
  * driver (avail) area at (avail), device (used) area at (used), with the

@@ -421,6 +421,7 @@ int virtio_pci_create(struct virtio_dev **out, struct vm *vm, struct evloop *loo
 	for (unsigned i = 0; i < cfg->nr_queues; i++) {
 		vp->queues[i].vp = vp;
 		vp->queues[i].idx = i;
+		vq_set_owner(&vp->queues[i].vq, cfg->name, i);
 		vp->queues[i].efd = -1;
 	}
 	virtio_pci_state_init(vp);

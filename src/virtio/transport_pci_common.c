@@ -90,6 +90,7 @@ void virtio_pci_state_init(struct virtio_pci *vp)
 		q->pushed = false;
 		q->desc = q->avail = q->used = 0;
 		memset(&q->vq, 0, sizeof(q->vq));
+		vq_set_owner(&q->vq, vp->cfg.name, q->idx);
 	}
 }
 

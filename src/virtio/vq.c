@@ -70,26 +70,39 @@ static int vq_fail(struct vq *vq, int err, const char *fmt, ...)
 
 static int vq_fail(struct vq *vq, int err, const char *fmt, ...)
 {
-	/* A guest can break, reset and break again: keep the log bounded. */
-	static struct log_ratelimit rl;
 	char msg[160];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_ratelimited(&rl, LOG_WARN, "vq: %s: queue broken until reset", msg);
+	/* A guest can break, reset and break again: keep the log bounded,
+	 * per queue, so one noisy device does not hide another's message. */
+	log_ratelimited(&vq->rl, LOG_WARN, "%s: queue %u: %s: queue broken until reset",
+			vq->owner ? vq->owner : "vq", vq->index, msg);
 	vq->broken = true;
 	vq->broken_err = err;
 	return err;
 }
 
+void vq_set_owner(struct vq *vq, const char *owner, unsigned index)
+{
+	vq->owner = owner;
+	vq->index = index;
+}
+
 int vq_init(struct vq *vq, const struct guest_mem *mem, uint16_t size, uint64_t desc,
 	    uint64_t avail, uint64_t used, uint64_t features)
 {
+	const char *owner = vq->owner;
+	unsigned index = vq->index;
+	struct log_ratelimit rl = vq->rl;
 	void *d, *a, *u;
 
 	memset(vq, 0, sizeof(*vq));
+	vq->owner = owner;
+	vq->index = index;
+	vq->rl = rl;
 	vq->mem = mem;
 	vq->broken = true; /* until every check below passed */
 	vq->broken_err = -EINVAL;
@@ -267,7 +280,8 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t written)
 
 	/* head came from vq_pop: a bad one is a host bug, never write it. */
 	if (!vq->used || head >= vq->size) {
-		log_err("vq: push of head %u on a queue of size %u", head, vq->size);
+		log_err("%s: queue %u: push of head %u on a queue of size %u",
+			vq->owner ? vq->owner : "vq", vq->index, head, vq->size);
 		return;
 	}
 	e = &vq->used->ring[vq->used_idx & (vq->size - 1)];

@@ -10,6 +10,7 @@
 #include "kvisor/mem.h"
 #include "kvisor/virtio.h"
 #include "kvisor/vq.h"
+#include "unit_capture.h"
 
 #define RAM       (16ULL << 20)
 #define DESC_GPA  0x10000ULL
@@ -505,6 +506,29 @@ START_TEST(test_indirect_not_negotiated)
 	desc(0, IND_GPA, 16, F_INDIRECT, 0);
 	avail_add(0);
 	expect_broken(-EINVAL);
+}
+END_TEST
+
+/* A broken queue's message names its device and queue, and the name
+ * survives vq_init (a driver reset re-initialises the queue). */
+START_TEST(test_broken_names_owner)
+{
+	struct unit_capture cap;
+	char msg[256];
+
+	vq_set_owner(&q, "disk7", 3);
+	qinit(16, FEAT_EVT);
+	put_desc(IND_GPA, 0, DATA_GPA, 8, 0, 0);
+	desc(0, IND_GPA, 16, F_INDIRECT, 0);
+	avail_add(0);
+	log_threshold = LOG_WARN; /* the suite runs quiet */
+	unit_capture_begin(&cap);
+	expect_broken(-EINVAL);
+	unit_capture_end(&cap, msg, sizeof(msg));
+	ck_assert_str_eq(msg,
+			 "kvisor: disk7: queue 3: chain 0: indirect descriptor not negotiated: "
+			 "queue broken until reset\n");
+	vq_set_owner(&q, NULL, 0);
 }
 END_TEST
 
@@ -1046,6 +1070,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_len_sum_overflow);
 	tcase_add_test(tc, test_indirect);
 	tcase_add_test(tc, test_indirect_not_negotiated);
+	tcase_add_test(tc, test_broken_names_owner);
 	tcase_add_test(tc, test_indirect_nested);
 	tcase_add_test(tc, test_indirect_with_next);
 	tcase_add_test(tc, test_indirect_bad_table);
