@@ -68,7 +68,8 @@ static inline void make_image(char *path, unsigned seed, size_t size)
 	int fd;
 
 	snprintf(path, PATH_MAX, "%s/img.XXXXXX", tmpdir);
-	fd = mkstemp(path);
+	ck_assert_ptr_nonnull(buf);
+	fd = mkstemp(path); /* path is a template: XXXXXX becomes a unique name */
 	ck_assert_int_ge(fd, 0);
 	for (size_t i = 0; i < size; i++)
 		buf[i] = pattern(seed, i);
