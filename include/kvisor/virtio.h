@@ -16,6 +16,7 @@ struct vq_chain;
 struct virtio_dev;
 
 /* Device IDs (virtio 1.2, 5). */
+#define VIRTIO_ID_NET   1
 #define VIRTIO_ID_BLOCK 2
 
 /* Transport feature bits (virtio 1.2, 6); the transport offers all three. */
@@ -96,6 +97,14 @@ int virtio_dev_pop(struct virtio_dev *dev, unsigned q, struct vq_chain *chain)
  * a batch of pushes. During a reset the ring is left alone: the chain is
  * only counted as done. */
 void virtio_dev_push(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
+
+/* Give the last (n) chains popped from queue (q) back to the driver's ring
+ * unused, as if never popped (lock held): a device that found, part-way
+ * through a batch, that it cannot use them now (virtio-net: a frame needs
+ * more receive buffers than the ring holds yet). They must be the last
+ * chains popped from (q), none of them pushed; the next pop returns them
+ * again. n = 0 does nothing. */
+void virtio_dev_unpop(struct virtio_dev *dev, unsigned q, unsigned n);
 
 /* Interrupt the driver for queue (q) if it wants one for what was pushed
  * since the last call (EVENT_IDX or NO_INTERRUPT; lock held). */

@@ -65,6 +65,7 @@ struct vm;
 /* PCI class codes (base << 16 | sub << 8 | prog-if) by virtio device ID;
  * other devices say "unclassified" (0xff). */
 #define VIRTIO_PCI_CLASS_BLOCK 0x018000 /* mass storage, other */
+#define VIRTIO_PCI_CLASS_NET   0x020000 /* network controller, Ethernet */
 #define VIRTIO_PCI_CLASS_OTHER 0xff0000
 
 /* How queue doorbells reach KVM (KVM_IOEVENTFD on vm->vm_fd by default):

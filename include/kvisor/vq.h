@@ -79,6 +79,11 @@ int vq_pop(struct vq *vq, struct vq_chain *chain) __attribute__((warn_unused_res
 /* Return chain (head) to the driver with (written) bytes written. */
 void vq_push(struct vq *vq, uint16_t head, uint32_t written);
 
+/* Give the last (n) chains popped back to the avail ring, unused: the next
+ * vq_pop returns them again (read from guest memory anew). The caller popped
+ * them last and pushed none of them; n is at most the chains it popped. */
+void vq_unpop(struct vq *vq, uint16_t n);
+
 /* Whether the driver wants an interrupt for what was pushed since the last
  * call (honours VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). */
 bool vq_should_notify(struct vq *vq);

@@ -16,6 +16,7 @@ struct virtio_transport_ops {
 	void (*unlock)(struct virtio_dev *dev);
 	int (*pop)(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
 	void (*push)(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
+	void (*unpop)(struct virtio_dev *dev, unsigned q, unsigned n);
 	void (*notify)(struct virtio_dev *dev, unsigned q);
 	void (*needs_reset)(struct virtio_dev *dev, const char *why);
 	uint64_t (*features)(const struct virtio_dev *dev);

@@ -363,6 +363,8 @@ static uint32_t virtio_pci_class(uint16_t device_id)
 	switch (device_id) {
 	case VIRTIO_ID_BLOCK:
 		return VIRTIO_PCI_CLASS_BLOCK;
+	case VIRTIO_ID_NET:
+		return VIRTIO_PCI_CLASS_NET;
 	default:
 		return VIRTIO_PCI_CLASS_OTHER;
 	}
@@ -376,6 +378,7 @@ static const struct virtio_transport_ops virtio_pci_transport_ops = {
 	.unlock = virtio_pci_unlock,
 	.pop = virtio_pci_pop,
 	.push = virtio_pci_push,
+	.unpop = virtio_pci_unpop,
 	.notify = virtio_pci_notify,
 	.needs_reset = virtio_pci_dev_needs_reset,
 	.features = virtio_pci_features,

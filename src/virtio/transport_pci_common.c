@@ -438,6 +438,23 @@ void virtio_pci_push(struct virtio_dev *dev, unsigned qi, uint16_t head, uint32_
 	vp->queues[qi].pushed = true;
 }
 
+void virtio_pci_unpop(struct virtio_dev *dev, unsigned qi, unsigned n)
+{
+	struct virtio_pci *vp = virtio_pci_of(dev);
+
+	if (!n)
+		return;
+	if (qi >= vp->cfg.nr_queues || n > vp->inflight || n > vp->queues[qi].vq.size) {
+		log_err("%s: unpop of %u chains on queue %u with %u in flight", vp->cfg.name, n, qi,
+			vp->inflight);
+		return;
+	}
+	vp->inflight -= n;
+	if (!vp->inflight && (vp->resetting || vp->paused))
+		pthread_cond_broadcast(&vp->idle);
+	vq_unpop(&vp->queues[qi].vq, (uint16_t)n);
+}
+
 void virtio_pci_notify(struct virtio_dev *dev, unsigned qi)
 {
 	struct virtio_pci *vp = virtio_pci_of(dev);

@@ -116,6 +116,7 @@ void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why);
 /* The device API's queue and feature operations (transport_pci_common.c). */
 int virtio_pci_pop(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
 void virtio_pci_push(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
+void virtio_pci_unpop(struct virtio_dev *dev, unsigned q, unsigned n);
 void virtio_pci_notify(struct virtio_dev *dev, unsigned q);
 uint64_t virtio_pci_features(const struct virtio_dev *dev);
 void virtio_pci_config_changed(struct virtio_dev *dev);

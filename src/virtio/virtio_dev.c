@@ -45,6 +45,11 @@ void virtio_dev_push(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t
 	dev->ops->push(dev, q, head, written);
 }
 
+void virtio_dev_unpop(struct virtio_dev *dev, unsigned q, unsigned n)
+{
+	dev->ops->unpop(dev, q, n);
+}
+
 void virtio_dev_notify(struct virtio_dev *dev, unsigned q)
 {
 	dev->ops->notify(dev, q);

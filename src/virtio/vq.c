@@ -292,6 +292,14 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t written)
 	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
 }
 
+void vq_unpop(struct vq *vq, uint16_t n)
+{
+	/* A notification asked for meanwhile (avail_event at the old position)
+	 * only comes later than needed, never too early: the device looks at
+	 * the ring on its next kick anyway. */
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
+}
+
 /* virtio 1.2, 2.7.10: notify if (new_idx) passed (event) since (old). */
 static bool vq_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {
