@@ -31,6 +31,9 @@ enum config_opt_kind {
 	CONFIG_OPT_STRING, /* const char *: the text as given (owned by the instance) */
 	CONFIG_OPT_BOOL,   /* bool: "on" or "off" */
 	CONFIG_OPT_CHOICE, /* unsigned: index of the value in choices[] */
+	/* Repeatable string: const char *[max_items] at offset, filled in the
+	 * order given, and an unsigned count of them at count_offset. */
+	CONFIG_OPT_LIST,
 };
 
 /* One option a device type accepts, and where its typed value goes in the
@@ -39,9 +42,11 @@ struct config_opt_spec {
 	const char *key;
 	enum config_opt_kind kind;
 	size_t offset;              /* of the value in the params struct */
-	bool required;              /* STRING: a non-empty value must be given */
-	unsigned max;               /* STRING: at most max bytes (0: any length) */
+	bool required;              /* STRING: a non-empty value must be given; LIST: one */
+	unsigned max;               /* STRING, LIST: at most max bytes each (0: any length) */
 	const char *const *choices; /* CHOICE: the values, NULL-terminated */
+	unsigned max_items;         /* LIST: how many times the key may be given (>= 1) */
+	size_t count_offset;        /* LIST: of the unsigned count in the params struct */
 };
 
 /* --- the description -------------------------------------------------- */
@@ -65,6 +70,7 @@ struct config_device {
 /* String fields are owned by the config when set through config_set (a
  * test may point them elsewhere, and then must not call config_free). */
 struct vm_config {
+	const char *name; /* the VM's name (id syntax), for messages and identity; NULL: none */
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;     /* NULL: CONFIG_DEFAULT_CMDLINE */
@@ -91,8 +97,9 @@ int config_init(struct vm_config *cfg) __attribute__((warn_unused_result));
 /* Free what the config owns; (cfg) is then all zero. */
 void config_free(struct vm_config *cfg);
 
-/* Set machine option (key) from its text (value): kernel, initrd, cmdline,
- * console-log, mem, cpus, on-reboot, pvm-compat, kernel-unpack, profile.
+/* Set machine option (key) from its text (value): name, kernel, initrd,
+ * cmdline, console-log, mem, cpus, on-reboot, pvm-compat, kernel-unpack,
+ * profile.
  * On error, (err) gets one line that starts with the key (the command line
  * shows it as --KEY: "mem: invalid size 'abc' (use e.g. 256M or 1G)") and
  * (cfg) is unchanged. 0, -EINVAL or -ENOMEM. (err) has (errlen) bytes

@@ -21,6 +21,11 @@ struct device_type {
 	const struct config_opt_spec *opts;
 	size_t params_size;
 	const void *params_default;
+	/* Checks of the type's own once every option was parsed into
+	 * inst->params (combinations, formats such as a MAC address); it may
+	 * complete inst->params from the values. Optional. 0, or -EINVAL with
+	 * one line in (err) (errlen bytes) that names inst->id and the option. */
+	int (*check)(struct config_device *inst, char *err, size_t errlen);
 	/* Create instance (inst) on (vm): claim bus ranges, set *state (each
 	 * instance has its own). 0 or -errno; errors name inst->id. */
 	int (*create)(struct vm *vm, const struct config_device *inst, void **state);
@@ -80,5 +85,6 @@ extern const struct device_type pci_host_type;
 extern const struct device_type testdev_type;
 extern const struct device_type pci_testdev_type;
 extern const struct device_type virtio_blk_type;
+extern const struct device_type virtio_net_type;
 
 #endif

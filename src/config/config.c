@@ -50,6 +50,7 @@ void config_free(struct vm_config *cfg)
 	for (unsigned i = 0; i < cfg->nr_devices; i++)
 		config_device_free(cfg->devices[i]);
 	free(cfg->devices);
+	free((char *)cfg->name);
 	free((char *)cfg->kernel);
 	free((char *)cfg->initrd);
 	free((char *)cfg->cmdline);
@@ -201,6 +202,14 @@ static int config_set_one(struct vm_config *cfg, const char *key, const char *v,
 	static const char *const onoff[] = { "off", "on", NULL };
 	int i = 0, ret;
 
+	if (!strcmp(key, "name")) {
+		if (!config_id_valid(v))
+			return config_error(err, errlen,
+					    "name: invalid name '%s' (a letter, then letters, digits, "
+					    "'-' or '_'; at most %d bytes)",
+					    v, CONFIG_ID_MAX - 1);
+		return config_set_string(&cfg->name, v, strlen(v));
+	}
 	if (!strcmp(key, "kernel"))
 		return config_set_string(&cfg->kernel, v, strlen(v));
 	if (!strcmp(key, "initrd"))

@@ -2,6 +2,7 @@
 #ifndef KVISOR_CONFIG_PRIV_H
 #define KVISOR_CONFIG_PRIV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct config_device;
@@ -9,6 +10,10 @@ struct config_device;
 /* Format one line into (err) (when not NULL); returns -EINVAL. */
 int config_error(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Whether (id) has the syntax of a device id (and of a VM name): a letter,
+ * then letters, digits, '-' or '_', at most CONFIG_ID_MAX - 1 bytes. */
+bool config_id_valid(const char *id);
 
 /* Free what (dev) owns, and (dev) itself; NULL is fine. */
 void config_device_free(struct config_device *dev);

@@ -73,7 +73,7 @@ static int config_split(struct config_device *dev, const char *text)
 	return 0;
 }
 
-static bool config_id_valid(const char *id)
+bool config_id_valid(const char *id)
 {
 	size_t len = strlen(id);
 
@@ -144,10 +144,20 @@ static int config_parse_opt(const struct config_device *dev, const struct config
 
 	switch (spec->kind) {
 	case CONFIG_OPT_STRING:
+	case CONFIG_OPT_LIST:
 		if (spec->max && strlen(o->value) > spec->max)
 			return config_error(err, errlen,
 					    "%s: %s: expected at most %u bytes, got '%s'", dev->id,
 					    o->key, spec->max, o->value);
+		if (spec->kind == CONFIG_OPT_LIST) {
+			unsigned *count = (unsigned *)((char *)params + spec->count_offset);
+
+			if (*count >= spec->max_items)
+				return config_error(err, errlen, "%s: %s: at most %u may be given",
+						    dev->id, o->key, spec->max_items);
+			((const char **)field)[(*count)++] = o->value;
+			return 0;
+		}
 		*(const char **)field = o->value;
 		return 0;
 	case CONFIG_OPT_BOOL:
@@ -207,7 +217,7 @@ static int config_parse_opts(const struct device_type *t, struct config_device *
 			return config_error(err, errlen, "%s: unknown option '%s' (%s)", dev->id,
 					    o->key, list);
 		}
-		if (given & (1u << s))
+		if ((given & (1u << s)) && specs[s].kind != CONFIG_OPT_LIST)
 			return config_error(err, errlen, "%s: duplicate option '%s'", dev->id,
 					    o->key);
 		given |= 1u << s;
@@ -274,6 +284,8 @@ static int config_add(struct vm_config *cfg, const char *type, const char *id, c
 		ret = config_check_limit(cfg, t, dev, err, errlen);
 	if (!ret)
 		ret = config_parse_opts(t, dev, err, errlen);
+	if (!ret && t->check)
+		ret = t->check(dev, err, errlen);
 	if (!ret) {
 		devs = realloc(cfg->devices, (cfg->nr_devices + 1) * sizeof(*devs));
 		ret = devs ? 0 : -ENOMEM;

@@ -111,6 +111,12 @@ START_TEST(test_set)
 	ck_assert_int_eq(config_set(&cfg, "pvm-compat", "on", err, sizeof(err)), 0);
 	ck_assert_int_eq(config_set(&cfg, "kernel-unpack", "off", err, sizeof(err)), 0);
 	ck_assert_int_eq(config_set(&cfg, "profile", "p.txt,hz=50", err, sizeof(err)), 0);
+	ck_assert_ptr_null(cfg.name);
+	ck_assert_int_eq(config_set(&cfg, "name", "web-1_a", err, sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&cfg, "name", "abcdefghijklmnopqrstuvwxyz01234", err,
+				    sizeof(err)),
+			 0);
+	ck_assert_str_eq(cfg.name, "abcdefghijklmnopqrstuvwxyz01234"); /* 31 bytes: the longest */
 	ck_assert_str_eq(cfg.initrd, "rd");
 	ck_assert_str_eq(cfg.cmdline, "quiet");
 	ck_assert_str_eq(cfg.console_log, "log");
@@ -141,6 +147,18 @@ START_TEST(test_set_errors)
 		{ "profile", "p,rate=1", "profile p: unknown option 'rate=1' (hz=N)" },
 		{ "profile", "", "profile '': FILE is missing" },
 		{ "memory", "1G", "memory: unknown machine option" },
+		{ "name", "",
+		  "name: invalid name '' (a letter, then letters, digits, '-' or '_'; at most 31 "
+		  "bytes)" },
+		{ "name", "my vm",
+		  "name: invalid name 'my vm' (a letter, then letters, digits, '-' or '_'; at most "
+		  "31 bytes)" },
+		{ "name", "1vm",
+		  "name: invalid name '1vm' (a letter, then letters, digits, '-' or '_'; at most 31 "
+		  "bytes)" },
+		{ "name", "abcdefghijklmnopqrstuvwxyz012345",
+		  "name: invalid name 'abcdefghijklmnopqrstuvwxyz012345' (a letter, then letters, "
+		  "digits, '-' or '_'; at most 31 bytes)" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -153,6 +171,7 @@ START_TEST(test_set_errors)
 	ck_assert_uint_eq(cfg.mem_size, CONFIG_DEFAULT_MEM);
 	ck_assert_uint_eq(cfg.cpus, 1);
 	ck_assert_ptr_null(cfg.profile);
+	ck_assert_ptr_null(cfg.name);
 }
 END_TEST
 
