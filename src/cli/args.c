@@ -16,6 +16,8 @@ const char cli_usage[] =
 	"\n"
 	"options of run:\n"
 	"  --kernel PATH         bzImage, or ELF vmlinux/firmware with a PVH note\n"
+	"  --name NAME           the VM's name (letters, digits, '-', '_'): messages, default\n"
+	"                        MACs\n"
 	"  --initrd PATH         initramfs (gzip/xz/zstd/lz4 are unpacked by kvisor)\n"
 	"  --cmdline STRING      kernel command line (default \"" CONFIG_DEFAULT_CMDLINE "\")\n"
 	"  --mem SIZE            guest RAM, e.g. 256M or 1G (default 256M; bare number = MiB)\n"
@@ -27,6 +29,14 @@ const char cli_usage[] =
 	"  --disk PATH[,readonly=on|off][,serial=ID][,cache=none|writeback][,id=NAME]\n"
 	"                        raw disk image as virtio-blk (repeatable: vda, vdb, ...;\n"
 	"                        ids disk0, disk1, ... unless id= names it)\n"
+	"  --net [MODE][,KEY=VALUE...]\n"
+	"                        a virtio-net NIC (repeatable: eth0, eth1, ...; ids net0, ...)\n"
+	"                        MODE: user (default: NAT, no privileges), passt, stream,\n"
+	"                        tap or internal; options: id=, mac=XX:XX:XX:XX:XX:XX,\n"
+	"                        link=up|down; user and passt: hostfwd=tcp|udp:[HOSTADDR]:\n"
+	"                        HOSTPORT-[GUESTADDR]:GUESTPORT (repeatable); user:\n"
+	"                        restrict=on|off; passt: path=BINARY; stream: path=SOCKET;\n"
+	"                        tap: ifname=DEV (none: a new one); internal: name=SEGMENT\n"
 	"  --testdev             add the firmware test devices (port 0xf4, PCI function)\n"
 	"  --profile FILE[,hz=N] sample each vCPU's RIP and CPL N times a second (default\n"
 	"                        1000, at most 10000) and write the counts to FILE at exit\n"
@@ -48,10 +58,11 @@ static int cli_choice(const char *opt, const char *v, const char *const names[],
 	return -EINVAL;
 }
 
-enum { OPT_MACHINE = 256, OPT_TESTDEV, OPT_LOG_LEVEL, OPT_DISK };
+enum { OPT_MACHINE = 256, OPT_TESTDEV, OPT_LOG_LEVEL, OPT_DISK, OPT_NET };
 
 /* Machine options are named as in the VM description (config_set). */
 static const struct option cli_options[] = {
+	{ "name", required_argument, NULL, OPT_MACHINE },
 	{ "kernel", required_argument, NULL, OPT_MACHINE },
 	{ "initrd", required_argument, NULL, OPT_MACHINE },
 	{ "cmdline", required_argument, NULL, OPT_MACHINE },
@@ -64,6 +75,7 @@ static const struct option cli_options[] = {
 	{ "profile", required_argument, NULL, OPT_MACHINE },
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -80,6 +92,23 @@ static int cli_disk(const char *v, struct vm_config *cfg)
 	if (asprintf(&opts, "path=%s", v) < 0)
 		return -ENOMEM;
 	ret = config_add_device(cfg, "virtio-blk", NULL, opts, err, sizeof(err));
+	free(opts);
+	if (ret)
+		log_err("%s", err);
+	return ret;
+}
+
+/* --net [MODE][,KEY=VALUE]...: a virtio-net instance; a first item without
+ * '=' is its mode option. */
+static int cli_net(const char *v, struct vm_config *cfg)
+{
+	size_t first = strcspn(v, ",");
+	char err[CONFIG_ERR_MAX], *opts = NULL;
+	int ret;
+
+	if (first && !memchr(v, '=', first) && asprintf(&opts, "mode=%s", v) < 0)
+		return -ENOMEM;
+	ret = config_add_device(cfg, "virtio-net", NULL, opts ? opts : v, err, sizeof(err));
 	free(opts);
 	if (ret)
 		log_err("%s", err);
@@ -113,6 +142,8 @@ static int cli_option(int c, const char *name, const char *v, struct vm_config *
 		return ret;
 	case OPT_DISK:
 		return cli_disk(v, cfg);
+	case OPT_NET:
+		return cli_net(v, cfg);
 	case OPT_TESTDEV:
 		return cli_testdev(cfg);
 	case 'v':

@@ -17,6 +17,7 @@ const struct device_type *const device_types[] = {
 	&testdev_type,
 	&pci_testdev_type,
 	&virtio_blk_type, /* in description order: vda, vdb, ... */
+	&virtio_net_type, /* in description order: eth0, eth1, ... */
 	NULL,
 };
 

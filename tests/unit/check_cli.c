@@ -1,5 +1,6 @@
 /* Unit tests of command-line parsing into the VM description: machine
- * options, --disk and --testdev instances, and the exact error lines. */
+ * options, --disk, --net and --testdev instances, and the exact error
+ * lines. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "kvisor/device.h"
 #include "kvisor/log.h"
 #include "kvisor/virtio_blk.h"
+#include "kvisor/virtio_net.h"
 
 #include "unit_capture.h"
 
@@ -294,6 +296,84 @@ START_TEST(test_disk_limit)
 }
 END_TEST
 
+/* --net [MODE][,KEY=VALUE...], repeatable: a first item without '=' is the
+ * mode; without one, the default; net0, net1... in order (eth0, eth1...). */
+START_TEST(test_nets)
+{
+	char *argv[] = { "kvisor",   "run",
+			 "--kernel", "k",
+			 "--name",   "web1",
+			 "--net",    "user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-:53",
+			 "--net",    "mac=02:00:00:00:00:01,link=down",
+			 "--net",    "tap,ifname=tap3,id=lan",
+			 "--net",    "internal,name=seg",
+			 "--net",    "" };
+	const struct virtio_net_params *p;
+	enum cli_command cmd;
+
+	ck_assert_int_eq(parse(&cmd, 16, argv), 0);
+	ck_assert_str_eq(cfg.name, "web1");
+	ck_assert_uint_eq(cfg.nr_devices, 4 + 5);
+	p = params_of("net0", "virtio-net");
+	ck_assert_uint_eq(p->mode, NET_MODE_USER);
+	ck_assert_uint_eq(p->nr_hostfwd, 2);
+	ck_assert_str_eq(p->hostfwd[0], "tcp:127.0.0.1:8080-:80");
+	ck_assert_str_eq(p->hostfwd[1], "udp::5353-:53");
+	p = params_of("net1", "virtio-net");
+	ck_assert_uint_eq(p->mode, VIRTIO_NET_DEFAULT_MODE);
+	ck_assert(p->mac_given);
+	ck_assert_uint_eq(p->mac[5], 1);
+	ck_assert_uint_eq(p->link, VIRTIO_NET_LINK_DOWN);
+	p = params_of("lan", "virtio-net");
+	ck_assert_uint_eq(p->mode, NET_MODE_TAP);
+	ck_assert_str_eq(p->ifname, "tap3");
+	p = params_of("net2", "virtio-net");
+	ck_assert_uint_eq(p->mode, NET_MODE_INTERNAL);
+	ck_assert_str_eq(p->segment, "seg");
+	p = params_of("net3", "virtio-net");
+	ck_assert_uint_eq(p->mode, VIRTIO_NET_DEFAULT_MODE);
+	ck_assert_str_eq(cfg.devices[4]->opts[0].key, "mode");
+	ck_assert_str_eq(cfg.devices[4]->opts[0].value, "user");
+}
+END_TEST
+
+START_TEST(test_net_errors)
+{
+	static const struct {
+		const char *spec, *msg;
+	} bad[] = {
+		{ "bridge",
+		  "kvisor: net0: mode: expected user, passt, stream, tap or internal, got 'bridge'\n" },
+		{ "user,mode=tap", "kvisor: net0: duplicate option 'mode'\n" },
+		{ "user,ifname=tap0", "kvisor: net0: ifname: only for mode tap\n" },
+		{ "tap,hostfwd=tcp::8080-:80",
+		  "kvisor: net0: hostfwd: only for modes user and passt\n" },
+		{ "stream", "kvisor: net0: mode stream needs path=SOCKET\n" },
+		{ "user,mac=03:00:00:00:00:01",
+		  "kvisor: net0: mac: 03:00:00:00:00:01 is a multicast address (the first octet "
+		  "must be even)\n" },
+		{ "user,mac=0200.0000.0001",
+		  "kvisor: net0: mac: expected XX:XX:XX:XX:XX:XX (hex), got '0200.0000.0001'\n" },
+		{ "user,hostfwd=tcp::8080:80",
+		  "kvisor: net0: hostfwd: expected tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, "
+		  "got 'tcp::8080:80'\n" },
+		{ "user,hostfwd", "kvisor: net0: 'hostfwd' is not KEY=VALUE\n" },
+		{ "user,id=eth0,id=eth1", "kvisor: virtio-net: duplicate option 'id'\n" },
+	};
+	char msg[512];
+
+	log_threshold = LOG_ERR;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse_opt("--net", bad[i].spec, msg, sizeof(msg)) == -EINVAL,
+			      "'%s' accepted", bad[i].spec);
+		ck_assert_str_eq(msg, bad[i].msg);
+	}
+	ck_assert_int_eq(parse_opt("--name", "a b", msg, sizeof(msg)), -EINVAL);
+	ck_assert_str_eq(msg, "kvisor: --name: invalid name 'a b' (a letter, then letters, digits, "
+			      "'-' or '_'; at most 31 bytes)\n");
+}
+END_TEST
+
 START_TEST(test_testdev_twice)
 {
 	char *argv[] = { "kvisor", "run", "--kernel", "k", "--testdev", "--testdev" };
@@ -373,6 +453,8 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_disks);
 	tcase_add_test(tc, test_disk_errors);
 	tcase_add_test(tc, test_disk_limit);
+	tcase_add_test(tc, test_nets);
+	tcase_add_test(tc, test_net_errors);
 	tcase_add_test(tc, test_testdev_twice);
 	tcase_add_test(tc, test_profile);
 	tcase_add_test(tc, test_profile_errors);

@@ -3,12 +3,14 @@
  * of one type), and the exact text of every validation error. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kvisor/block.h"
 #include "kvisor/config.h"
 #include "kvisor/device.h"
 #include "kvisor/virtio_blk.h"
+#include "kvisor/virtio_net.h"
 
 static struct vm_config cfg;
 static char err[CONFIG_ERR_MAX];
@@ -175,6 +177,176 @@ START_TEST(test_set_errors)
 }
 END_TEST
 
+static const struct virtio_net_params *net(const char *id)
+{
+	const struct config_device *d = config_find_device(&cfg, id);
+
+	ck_assert_msg(d != NULL, "no device %s", id);
+	ck_assert_ptr_eq(d->type, &virtio_net_type);
+	return d->params;
+}
+
+/* A repeatable option (CONFIG_OPT_LIST): every value in the order given,
+ * counted, up to the spec's limit; other options stay single. */
+START_TEST(test_list_option)
+{
+	const struct virtio_net_params *p;
+	char opts[64 * (NET_HOSTFWD_MAX + 1)];
+	size_t off = 0;
+
+	ck_assert_int_eq(add("virtio-net", NULL, NULL), 0);
+	ck_assert_uint_eq(net("net0")->nr_hostfwd, 0);
+	ck_assert_int_eq(
+		add("virtio-net", NULL,
+		    "hostfwd=tcp::8080-:80,restrict=on,hostfwd=udp:127.0.0.1:53-10.0.2.15:53"),
+		0);
+	p = net("net1");
+	ck_assert_uint_eq(p->nr_hostfwd, 2);
+	ck_assert_str_eq(p->hostfwd[0], "tcp::8080-:80");
+	ck_assert_str_eq(p->hostfwd[1], "udp:127.0.0.1:53-10.0.2.15:53");
+	ck_assert(p->restrict_outbound);
+	ck_assert_ptr_null(p->hostfwd[2]);
+	/* Exactly the limit, then one more. */
+	for (unsigned i = 0; i < NET_HOSTFWD_MAX; i++)
+		off += (size_t)snprintf(opts + off, sizeof(opts) - off, "%shostfwd=tcp::%u-:80",
+					i ? "," : "", 2000 + i);
+	ck_assert_int_eq(add("virtio-net", NULL, opts), 0);
+	p = net("net2");
+	ck_assert_uint_eq(p->nr_hostfwd, NET_HOSTFWD_MAX);
+	ck_assert_str_eq(p->hostfwd[NET_HOSTFWD_MAX - 1], "tcp::2015-:80");
+	snprintf(opts + off, sizeof(opts) - off, ",hostfwd=tcp::3000-:80");
+	ck_assert_int_eq(add("virtio-net", NULL, opts), -EINVAL);
+	ck_assert_str_eq(err, "net3: hostfwd: at most 16 may be given");
+	ck_assert_int_eq(add("virtio-net", NULL, "hostfwd=tcp::1-:1,restrict=on,restrict=off"),
+			 -EINVAL);
+	ck_assert_str_eq(err, "net3: duplicate option 'restrict'");
+	ck_assert_uint_eq(cfg.nr_devices, 4 + 3);
+}
+END_TEST
+
+/* --net's options as typed params: the default mode and link, each mode's
+ * own options, a MAC parsed (either case of hex). */
+START_TEST(test_net_params)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+	const struct virtio_net_params *p;
+
+	ck_assert_int_eq(add("virtio-net", NULL, NULL), 0);
+	p = net("net0");
+	ck_assert_uint_eq(p->mode, VIRTIO_NET_DEFAULT_MODE);
+	ck_assert_uint_eq(p->link, VIRTIO_NET_LINK_UP);
+	ck_assert(!p->mac_given);
+	ck_assert(!p->restrict_outbound);
+	ck_assert_int_eq(add("virtio-net", "lan",
+			     "mode=tap,ifname=tap7,mac=52:54:00:AB:cd:EF,link=down"),
+			 0);
+	p = net("lan");
+	ck_assert_uint_eq(p->mode, NET_MODE_TAP);
+	ck_assert_str_eq(p->ifname, "tap7");
+	ck_assert(p->mac_given);
+	ck_assert_mem_eq(p->mac, mac, 6);
+	ck_assert_uint_eq(p->link, VIRTIO_NET_LINK_DOWN);
+	ck_assert_int_eq(add("virtio-net", NULL, "mode=stream,path=/run/passt.sock"), 0);
+	ck_assert_uint_eq(net("net1")->mode, NET_MODE_STREAM);
+	ck_assert_str_eq(net("net1")->path, "/run/passt.sock");
+	ck_assert_int_eq(add("virtio-net", NULL,
+			     "mode=passt,path=/usr/bin/passt,hostfwd=tcp::1-:2"),
+			 0);
+	ck_assert_uint_eq(net("net2")->mode, NET_MODE_PASST);
+	ck_assert_int_eq(add("virtio-net", NULL, "mode=internal,name=lab.1"), 0);
+	ck_assert_uint_eq(net("net3")->mode, NET_MODE_INTERNAL);
+	ck_assert_str_eq(net("net3")->segment, "lab.1");
+	/* The mode choices are enum net_mode, in order. */
+	for (int m = NET_MODE_USER; m <= NET_MODE_INTERNAL; m++) {
+		char opts[64];
+
+		config_free(&cfg);
+		ck_assert_int_eq(config_init(&cfg), 0);
+		snprintf(opts, sizeof(opts), "mode=%s%s", net_mode_name(m),
+			 m == NET_MODE_STREAM   ? ",path=s" :
+			 m == NET_MODE_INTERNAL ? ",name=n" :
+						  "");
+		ck_assert_int_eq(add("virtio-net", NULL, opts), 0);
+		ck_assert_uint_eq(net("net0")->mode, (unsigned)m);
+	}
+}
+END_TEST
+
+START_TEST(test_net_errors)
+{
+	static const struct {
+		const char *opts, *msg;
+	} bad[] = {
+		{ "mode=bridge",
+		  "net0: mode: expected user, passt, stream, tap or internal, got 'bridge'" },
+		{ "link=off", "net0: link: expected up or down, got 'off'" },
+		{ "ifname=tap0", "net0: ifname: only for mode tap" },
+		{ "mode=tap,hostfwd=tcp::80-:80", "net0: hostfwd: only for modes user and passt" },
+		{ "mode=passt,restrict=on", "net0: restrict: only for mode user" },
+		{ "path=/bin/x", "net0: path: only for modes passt and stream" },
+		{ "mode=tap,name=seg", "net0: name: only for mode internal" },
+		{ "mode=stream", "net0: mode stream needs path=SOCKET" },
+		{ "mode=stream,path=", "net0: mode stream needs path=SOCKET" },
+		{ "mode=internal", "net0: mode internal needs name=SEGMENT" },
+		{ "mode=internal,name=a/b",
+		  "net0: name: invalid segment name 'a/b' (letters, digits, '.', '-' or '_', not "
+		  "starting with '.')" },
+		{ "mode=internal,name=..",
+		  "net0: name: invalid segment name '..' (letters, digits, '.', '-' or '_', not "
+		  "starting with '.')" },
+		{ "mode=tap,ifname=abcdefghijklmnop",
+		  "net0: ifname: expected at most 15 bytes, got 'abcdefghijklmnop'" },
+		{ "mac=52:54:00:12:34",
+		  "net0: mac: expected XX:XX:XX:XX:XX:XX (hex), got '52:54:00:12:34'" },
+		{ "mac=52-54-00-12-34-56",
+		  "net0: mac: expected XX:XX:XX:XX:XX:XX (hex), got '52-54-00-12-34-56'" },
+		{ "mac=52:54:00:12:34:5g",
+		  "net0: mac: expected XX:XX:XX:XX:XX:XX (hex), got '52:54:00:12:34:5g'" },
+		{ "mac=52:54:00:12:34:567",
+		  "net0: mac: expected XX:XX:XX:XX:XX:XX (hex), got '52:54:00:12:34:567'" },
+		{ "mac=", "net0: mac: expected XX:XX:XX:XX:XX:XX (hex), got ''" },
+		{ "mac=01:00:5e:00:00:01",
+		  "net0: mac: 01:00:5e:00:00:01 is a multicast address (the first octet must be "
+		  "even)" },
+		{ "mac=ff:ff:ff:ff:ff:ff",
+		  "net0: mac: ff:ff:ff:ff:ff:ff is a multicast address (the first octet must be "
+		  "even)" },
+		{ "mac=00:00:00:00:00:00", "net0: mac: 00:00:00:00:00:00 is not a valid address" },
+		{ "hostfwd=tcp:8080-:80",
+		  "net0: hostfwd: expected tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, got "
+		  "'tcp:8080-:80'" },
+		{ "hostfwd=sctp::8080-:80",
+		  "net0: hostfwd: expected tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, got "
+		  "'sctp::8080-:80'" },
+		{ "hostfwd=tcp::8080",
+		  "net0: hostfwd: expected tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, got "
+		  "'tcp::8080'" },
+		{ "hostfwd=tcp::0-:80",
+		  "net0: hostfwd: invalid port '0' in 'tcp::0-:80' (1 to 65535)" },
+		{ "hostfwd=udp::53-:65536",
+		  "net0: hostfwd: invalid port '65536' in 'udp::53-:65536' (1 to 65535)" },
+		{ "hostfwd=tcp::http-:80",
+		  "net0: hostfwd: invalid port 'http' in 'tcp::http-:80' (1 to 65535)" },
+		{ "hostfwd=tcp:localhost:8080-:80",
+		  "net0: hostfwd: invalid address 'localhost' in 'tcp:localhost:8080-:80' (IPv4)" },
+		{ "hostfwd=tcp::8080-10.0.2.300:80",
+		  "net0: hostfwd: invalid address '10.0.2.300' in 'tcp::8080-10.0.2.300:80' (IPv4)" },
+		{ "hostfwd=tcp::8080-:80,hostfwd=tcp::1-:",
+		  "net0: hostfwd: invalid port '' in 'tcp::1-:' (1 to 65535)" },
+		{ "vlan=1",
+		  "net0: unknown option 'vlan' (id, mode, mac, hostfwd, restrict, path, ifname, name, "
+		  "link)" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(add("virtio-net", NULL, bad[i].opts) == -EINVAL, "'%s' accepted",
+			      bad[i].opts);
+		ck_assert_str_eq(err, bad[i].msg);
+		ck_assert_uint_eq(cfg.nr_devices, 4);
+	}
+}
+END_TEST
+
 /* Two instances of one type: own ids, own options, own params. */
 START_TEST(test_two_disks)
 {
@@ -265,9 +437,9 @@ START_TEST(test_add_errors)
 		{ "testdev", NULL, "port=0xf4", "testdev0: unknown option 'port' (id)" },
 		{ "serial8250", NULL, NULL, "serial1: at most 1 serial8250 device" },
 		{ "pci-host", "pci9", NULL, "pci9: at most 1 pci-host device" },
-		{ "virtio-net", NULL, NULL,
-		  "unknown device type 'virtio-net' (serial8250, acpi-pm, i8042, pci-host, testdev, "
-		  "pci-testdev, virtio-blk)" },
+		{ "virtio-nic", NULL, NULL,
+		  "unknown device type 'virtio-nic' (serial8250, acpi-pm, i8042, pci-host, testdev, "
+		  "pci-testdev, virtio-blk, virtio-net)" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -290,6 +462,10 @@ START_TEST(test_disk_limit)
 	ck_assert_int_eq(add("testdev", NULL, NULL), -EINVAL);
 	ck_assert_str_eq(err, "testdev1: at most 1 testdev device");
 	ck_assert_uint_eq(cfg.nr_devices, 4 + VIRTIO_BLK_MAX_DISKS + 1);
+	for (unsigned i = 0; i < VIRTIO_NET_MAX_DEVICES; i++)
+		ck_assert_int_eq(add("virtio-net", NULL, NULL), 0);
+	ck_assert_int_eq(add("virtio-net", NULL, NULL), -EINVAL);
+	ck_assert_str_eq(err, "net8: at most 8 virtio-net devices");
 }
 END_TEST
 
@@ -303,6 +479,9 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_set);
 	tcase_add_test(tc, test_set_errors);
+	tcase_add_test(tc, test_list_option);
+	tcase_add_test(tc, test_net_params);
+	tcase_add_test(tc, test_net_errors);
 	tcase_add_test(tc, test_two_disks);
 	tcase_add_test(tc, test_ids);
 	tcase_add_test(tc, test_add_errors);

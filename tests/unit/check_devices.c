@@ -161,7 +161,8 @@ START_TEST(test_type_find)
 {
 	ck_assert_ptr_eq(device_type_find("virtio-blk"), &virtio_blk_type);
 	ck_assert_ptr_eq(device_type_find("serial8250"), &serial8250_type);
-	ck_assert_ptr_null(device_type_find("virtio-net"));
+	ck_assert_ptr_eq(device_type_find("virtio-net"), &virtio_net_type);
+	ck_assert_ptr_null(device_type_find("virtio-nic"));
 	ck_assert_ptr_null(device_type_find(""));
 	/* Every type can be named in a description and makes unique ids. */
 	for (const struct device_type *const *t = device_types; *t; t++) {
