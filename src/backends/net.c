@@ -17,7 +17,7 @@ static const struct {
 	[NET_MODE_USER] = { "user", NULL },
 	[NET_MODE_PASST] = { "passt", NULL },
 	[NET_MODE_STREAM] = { "stream", NULL },
-	[NET_MODE_TAP] = { "tap", NULL },
+	[NET_MODE_TAP] = { "tap", net_tap_open },
 	[NET_MODE_INTERNAL] = { "internal", net_internal_open },
 };
 
