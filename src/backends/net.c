@@ -14,9 +14,11 @@ static const struct {
 	const char *name;
 	net_open_fn open; /* NULL: not built yet */
 } net_modes[] = {
-	[NET_MODE_USER] = { "user", NULL },         [NET_MODE_PASST] = { "passt", NULL },
-	[NET_MODE_STREAM] = { "stream", NULL },     [NET_MODE_TAP] = { "tap", NULL },
-	[NET_MODE_INTERNAL] = { "internal", NULL },
+	[NET_MODE_USER] = { "user", NULL },
+	[NET_MODE_PASST] = { "passt", NULL },
+	[NET_MODE_STREAM] = { "stream", NULL },
+	[NET_MODE_TAP] = { "tap", net_tap_open },
+	[NET_MODE_INTERNAL] = { "internal", net_internal_open },
 };
 
 #define NET_NR_MODES (sizeof(net_modes) / sizeof(net_modes[0]))
