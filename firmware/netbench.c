@@ -3,24 +3,10 @@
  * offloads, no mergeable buffers) and times its jobs with rdtsc. Result
  * lines go to COM1 (QEMU has no test port); see the comment of main. */
 #include "fw.h"
-#include "fw_pci.h"
-#include "fw_virtio.h"
+#include "fw_net.h"
 #include "netbench.h"
 
-#define VIRTIO_ID_NET 1
-#define NET_F_MAC     5
-#define RXQ           0
-#define TXQ           1
-#define QSIZE         256
-
-/* Guest-physical memory the benchmark uses (identity-mapped RAM). */
-#define RX_RING_GPA 0x800000ULL /* 8 MiB */
-#define TX_RING_GPA 0x810000ULL
-#define RX_BUF_GPA  0x1000000ULL /* 16 MiB: QSIZE buffers of BUF_SIZE */
-#define TX_BUF_GPA  0x1100000ULL
-#define BUF_SIZE \
-	2048u /* >= NB_HDR_LEN + 1514: what a driver without
-			     MRG_RXBUF and GUEST_TSO must give (5.1.6.3.1) */
+#define NET_GPA  0x800000ULL /* 8 MiB: rings and buffers (identity-mapped RAM) */
 #define BAR_BASE 0xc0000000ULL
 
 struct job {
@@ -32,28 +18,17 @@ struct job {
 	uint64_t tsc, kicks, lost, stray, badlen;
 };
 
-static struct fw_virtio dev;
-static struct fw_vq rxq, txq;
-static uint8_t mac[6], dst[6];
+static struct fw_net net;
+static uint8_t dst[6];
 static unsigned batch;
 static uint64_t stall_ticks, idle_ticks;
 static char err[200];
-
-static volatile uint8_t *rx_buf(unsigned slot)
-{
-	return (volatile uint8_t *)(uintptr_t)(RX_BUF_GPA + (uint64_t)slot * BUF_SIZE);
-}
-
-static volatile uint8_t *tx_buf(unsigned slot)
-{
-	return (volatile uint8_t *)(uintptr_t)(TX_BUF_GPA + (uint64_t)slot * BUF_SIZE);
-}
 
 static int stalled(const struct job *j, uint64_t done)
 {
 	fw_snprintf(err, sizeof(err), "%s: stalled, %llu of %llu frames done (status 0x%x)",
 		    j->name, (unsigned long long)done, (unsigned long long)j->frames,
-		    fw_virtio_status(&dev));
+		    fw_virtio_status(&net.dev));
 	return -1;
 }
 
@@ -67,20 +42,19 @@ static int bad_id(const struct job *j, uint32_t id)
  * (len) bytes for job (job); the descriptor covers both. */
 static void tx_prepare(uint32_t len, uint32_t job)
 {
-	for (unsigned s = 0; s < txq.size; s++) {
-		volatile uint8_t *b = tx_buf(s);
+	for (unsigned s = 0; s < net.tx.size; s++) {
+		volatile uint8_t *b = fw_net_tx_buf(&net, s);
 
-		memset((void *)b, 0, NB_HDR_LEN + len);
-		nb_frame_init(b + NB_HDR_LEN, dst, mac, job);
-		txq.desc[s] = (struct fw_vq_desc){ TX_BUF_GPA + (uint64_t)s * BUF_SIZE,
-						   NB_HDR_LEN + len, 0, 0 };
+		memset((void *)b, 0, FW_NET_HDR_LEN + len);
+		nb_frame_init(b + FW_NET_HDR_LEN, dst, net.mac, job);
+		fw_net_tx_desc(&net, s, len);
 	}
 }
 
 static void tx_add(unsigned slot, uint64_t seq)
 {
-	nb_frame_set_seq(tx_buf(slot) + NB_HDR_LEN, seq);
-	fw_vq_add(&txq, (uint16_t)slot);
+	nb_frame_set_seq(fw_net_tx_buf(&net, slot) + FW_NET_HDR_LEN, seq);
+	fw_vq_add(&net.tx, (uint16_t)slot);
 }
 
 /* Send (j->frames) frames, keeping the queue full; the clock runs from the
@@ -89,23 +63,23 @@ static void tx_add(unsigned slot, uint64_t seq)
  * (batch), or at once when the device has nothing else to send. */
 static int tx_job(struct job *j, uint32_t id)
 {
-	uint64_t added = 0, done = 0, k0 = txq.kicks, t0, last;
+	uint64_t added = 0, done = 0, k0 = net.tx.kicks, t0, last;
 	unsigned pending = 0;
 
 	tx_prepare(j->len, id);
 	t0 = rdtsc();
-	while (added < j->frames && added < txq.size) {
+	while (added < j->frames && added < net.tx.size) {
 		tx_add((unsigned)added, added);
 		added++;
 	}
-	fw_vq_publish(&txq);
+	fw_vq_publish(&net.tx);
 	last = rdtsc();
 	while (done < j->frames) {
 		uint32_t slot, len;
 		bool any = false;
 
-		while (fw_vq_get_used(&txq, &slot, &len)) {
-			if (slot >= txq.size)
+		while (fw_vq_get_used(&net.tx, &slot, &len)) {
+			if (slot >= net.tx.size)
 				return bad_id(j, slot);
 			done++;
 			any = true;
@@ -115,7 +89,7 @@ static int tx_job(struct job *j, uint32_t id)
 			}
 		}
 		if (pending && (pending >= batch || added - done == pending)) {
-			fw_vq_publish(&txq);
+			fw_vq_publish(&net.tx);
 			pending = 0;
 		}
 		if (any)
@@ -126,19 +100,8 @@ static int tx_job(struct job *j, uint32_t id)
 			asm volatile("pause");
 	}
 	j->tsc = last - t0;
-	j->kicks = txq.kicks - k0;
+	j->kicks = net.tx.kicks - k0;
 	return 0;
-}
-
-/* Every receive descriptor: one device-writable buffer of BUF_SIZE. */
-static void rx_fill(void)
-{
-	for (unsigned s = 0; s < rxq.size; s++) {
-		rxq.desc[s] = (struct fw_vq_desc){ RX_BUF_GPA + (uint64_t)s * BUF_SIZE, BUF_SIZE,
-						   FW_VQ_DESC_WRITE, 0 };
-		fw_vq_add(&rxq, (uint16_t)s);
-	}
-	fw_vq_publish(&rxq);
 }
 
 /* Count (j->frames) bench frames of job (id) after the first one, which
@@ -149,7 +112,7 @@ static void rx_fill(void)
  * take them, and the tap drops the rest). */
 static int rx_job(struct job *j, uint32_t id)
 {
-	uint64_t got = 0, next = 0, k0 = rxq.kicks, t0 = 0, last = rdtsc(), now;
+	uint64_t got = 0, next = 0, k0 = net.rx.kicks, t0 = 0, last = rdtsc(), now;
 	unsigned pending = 0;
 	bool started = false;
 
@@ -159,17 +122,17 @@ static int rx_job(struct job *j, uint32_t id)
 		uint32_t slot, len;
 		bool any = false;
 
-		while (fw_vq_get_used(&rxq, &slot, &len)) {
-			volatile const uint8_t *f = rx_buf(slot) + NB_HDR_LEN;
+		while (fw_vq_get_used(&net.rx, &slot, &len)) {
+			volatile const uint8_t *f = fw_net_rx_buf(&net, slot) + FW_NET_HDR_LEN;
 			unsigned long long seq;
 
-			if (slot >= rxq.size)
+			if (slot >= net.rx.size)
 				return bad_id(j, slot);
 			any = true;
-			if (len < NB_HDR_LEN + NB_FRAME_MIN || len > BUF_SIZE ||
+			if (len < FW_NET_HDR_LEN + NB_FRAME_MIN || len > FW_NET_BUF ||
 			    !nb_frame_is(f, id, &seq))
 				j->stray++;
-			else if (len != NB_HDR_LEN + j->len)
+			else if (len != FW_NET_HDR_LEN + j->len)
 				j->badlen++;
 			else if (!started) {
 				started = true;
@@ -182,14 +145,14 @@ static int rx_job(struct job *j, uint32_t id)
 				if (seq >= next)
 					next = seq + 1;
 			}
-			fw_vq_add(&rxq, (uint16_t)slot);
+			fw_vq_add(&net.rx, (uint16_t)slot);
 			pending++;
 		}
 		now = rdtsc();
 		if (any)
 			last = now;
 		if (pending && (pending >= batch || now - last > idle_ticks)) {
-			fw_vq_publish(&rxq);
+			fw_vq_publish(&net.rx);
 			pending = 0;
 		}
 		if (!any && now - last > stall_ticks)
@@ -199,32 +162,24 @@ static int rx_job(struct job *j, uint32_t id)
 	}
 	j->tsc = rdtsc() - t0;
 	if (pending)
-		fw_vq_publish(&rxq);
-	j->kicks = rxq.kicks - k0;
+		fw_vq_publish(&net.rx);
+	j->kicks = net.rx.kicks - k0;
 	return 0;
 }
 
 static int setup(void)
 {
-	if (fw_virtio_init(&dev, VIRTIO_ID_NET, 1ULL << NET_F_MAC, BAR_BASE) ||
-	    fw_virtio_setup_vq(&dev, &rxq, RXQ, QSIZE, RX_RING_GPA) ||
-	    fw_virtio_setup_vq(&dev, &txq, TXQ, QSIZE, TX_RING_GPA) || fw_virtio_driver_ok(&dev)) {
+	const uint8_t *mac = net.mac;
+
+	if (fw_net_init(&net, NET_GPA, BAR_BASE)) {
 		fw_snprintf(err, sizeof(err), "%s", fw_virtio_err);
 		return -1;
 	}
-	if (!(dev.features & 1ULL << NET_F_MAC)) {
-		fw_snprintf(err, sizeof(err), "the device has no MAC address (features 0x%llx)",
-			    (unsigned long long)dev.features);
-		return -1;
-	}
-	for (unsigned i = 0; i < 6; i++)
-		mac[i] = fw_virtio_cfg_read8(&dev, i);
-	rx_fill();
 	fw_printf("netbench: virtio-net at %02x:%02x.%x, mac %02x:%02x:%02x:%02x:%02x:%02x, "
 		  "queue sizes %u/%u, features 0x%llx, %d BARs assigned here\n",
-		  dev.bdf >> 8, (dev.bdf >> 3) & 31, dev.bdf & 7, mac[0], mac[1], mac[2], mac[3],
-		  mac[4], mac[5], rxq.size, txq.size, (unsigned long long)dev.features,
-		  dev.bars_assigned);
+		  net.dev.bdf >> 8, (net.dev.bdf >> 3) & 31, net.dev.bdf & 7, mac[0], mac[1],
+		  mac[2], mac[3], mac[4], mac[5], net.rx.size, net.tx.size,
+		  (unsigned long long)net.dev.features, net.dev.bars_assigned);
 	return 0;
 }
 
@@ -251,8 +206,8 @@ static uint64_t bench(uint64_t arg)
 	batch = (unsigned)fw_cmdline_u64("net.batch", 32);
 	stall_ticks = fw_cmdline_u64("net.stall_tsc", 100000000000ULL);
 	idle_ticks = fw_cmdline_u64("net.idle_tsc", 200000);
-	if (!batch || batch > QSIZE) {
-		fw_snprintf(err, sizeof(err), "net.batch=%u: 1 to %u", batch, QSIZE);
+	if (!batch || batch > FW_NET_Q) {
+		fw_snprintf(err, sizeof(err), "net.batch=%u: 1 to %u", batch, FW_NET_Q);
 		return (uint64_t)-1;
 	}
 	if (setup())

@@ -11,9 +11,6 @@
 #define NB_OFF_JOB   18 /* u32, little-endian */
 #define NB_OFF_SEQ   22 /* u64, little-endian */
 #define NB_FRAME_MIN 30 /* the fields above; the rest of a frame is zero */
-/* The virtio-net header the guest puts before each frame (virtio 1.x:
- * struct virtio_net_hdr_v1, 12 bytes). */
-#define NB_HDR_LEN 12
 /* The MAC address tools/bench/net gives the host's tap (the guest's frames
  * go there), and the guest's own. */
 #define NB_HOST_MAC  0x020000000001ULL
