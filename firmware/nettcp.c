@@ -455,8 +455,11 @@ static uint64_t bench(uint64_t arg)
 		  (unsigned long long)total, (unsigned long long)segs, (unsigned long long)tsc,
 		  (unsigned long long)(net.tx.kicks - k0), (unsigned long long)acks);
 	state = FIN_SENT;
-	if (tcp_send(TCP_FIN | TCP_ACK, NULL, 0, 0, true) ||
-	    wait_for(closed, NULL, "FIN handshake"))
+	if (tcp_send(TCP_FIN | TCP_ACK, NULL, 0, 0, true)) {
+		fw_snprintf(err, sizeof(err), "no free transmit slot for the FIN");
+		return (uint64_t)-1;
+	}
+	if (wait_for(closed, NULL, "FIN handshake"))
 		return (uint64_t)-1;
 	return 0;
 }
