@@ -108,8 +108,8 @@ static int tx_job(struct job *j, uint32_t id)
  * starts the clock; other frames are strays (host noise, a previous job's
  * tail). Buffers go back in groups of (batch), or when no frame came for
  * (idle_ticks): a kick per frame would cost more than the frame. Sequence
- * gaps are frames lost on the way (the host sends faster than a VMM can
- * take them, and the tap drops the rest). */
+ * gaps are frames lost after the tap took them (the host's generator sends
+ * a frame the full tap refused again, with the same number). */
 static int rx_job(struct job *j, uint32_t id)
 {
 	uint64_t got = 0, next = 0, k0 = net.rx.kicks, t0 = 0, last = rdtsc(), now;
