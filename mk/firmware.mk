@@ -1,6 +1,7 @@
 # Firmware test guests (firmware/README): `make firmware` builds one PVH ELF
 # image per firmware/*.c, linked with firmware/lib, as build/firmware/NAME.elf;
-# `make bench-tools` builds the raw-KVM baseline of tools/bench/exits.
+# `make bench-tools` builds the raw-KVM baseline of tools/bench/exits and the
+# frame generator of tools/bench/net.
 FW_CC      ?= gcc
 FW_DIR     := $(BUILD)/firmware
 FW_CFLAGS  := -std=gnu11 -ffreestanding -nostdlib -nostdinc -fno-pic -fno-pie \
@@ -34,16 +35,21 @@ $(FW_DIR)/%.elf: $(FW_DIR)/obj/firmware/%.c.o $(FW_LIB_OBJS) firmware/lib/fw.lds
 	$(FW_CC) $(FW_LDFLAGS) -o $@ $< $(FW_LIB_OBJS)
 
 # Minimal raw-KVM VMM for tools/bench/exits (host program, no libkvisor).
-bench-tools: $(BUILD)/tools/bare_exit
+bench-tools: $(BUILD)/tools/bare_exit $(BUILD)/tools/net_gen
 
 .PHONY: clean-bench-tools
 clean: clean-bench-tools
 clean-bench-tools:
-	rm -f $(BUILD)/tools/bare_exit
+	rm -f $(BUILD)/tools/bare_exit $(BUILD)/tools/net_gen
 
 $(BUILD)/tools/bare_exit: tools/bench/bare_exit.c include/kvisor/testdev.h include/kvisor/layout.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g $(CFLAGS_WARN) -Iinclude -D_GNU_SOURCE -o $@ $<
+
+# Host side of tools/bench/net: sends firmware/netbench.h frames on a tap.
+$(BUILD)/tools/net_gen: tools/bench/net_gen.c firmware/netbench.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(CFLAGS_WARN) -Ifirmware -D_GNU_SOURCE -o $@ $<
 
 # Keep the objects (they are intermediate files of the pattern chain).
 .SECONDARY: $(FW_OBJS)

@@ -42,6 +42,19 @@ uint64_t fw_cmdline_u64(const char *key, uint64_t def)
 
 	if (!p || *p < '0' || *p > '9')
 		return def;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		for (p += 2;; p++) {
+			unsigned d;
+
+			if (*p >= '0' && *p <= '9')
+				d = (unsigned)(*p - '0');
+			else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')
+				d = (unsigned)((*p | 0x20) - 'a' + 10);
+			else
+				return v;
+			v = v << 4 | d;
+		}
+	}
 	while (*p >= '0' && *p <= '9')
 		v = v * 10 + (uint64_t)(*p++ - '0');
 	return v;

@@ -175,8 +175,8 @@ extern uint32_t fw_start_info_gpa;
 
 /* lib/boot.c: the start info if its magic is right, else NULL. */
 const struct hvm_start_info *fw_start_info(void);
-/* The command line ("" if none); "key=value" words in it: a decimal number
- * (def if absent or not a number), or whether key's value is exactly value. */
+/* The command line ("" if none); "key=value" words in it: a decimal number,
+ * or a hexadecimal one after "0x" (def if absent or not a number), or whether key's value is exactly value. */
 const char *fw_cmdline(void);
 uint64_t fw_cmdline_u64(const char *key, uint64_t def);
 bool fw_cmdline_is(const char *key, const char *value);

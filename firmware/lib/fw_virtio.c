@@ -230,6 +230,11 @@ int fw_virtio_driver_ok(struct fw_virtio *vd)
 	return 0;
 }
 
+uint8_t fw_virtio_cfg_read8(struct fw_virtio *vd, unsigned off)
+{
+	return mmio_read8(vd->device + off);
+}
+
 uint32_t fw_virtio_cfg_read32(struct fw_virtio *vd, unsigned off)
 {
 	return mmio_read32(vd->device + off);

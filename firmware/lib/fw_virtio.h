@@ -72,8 +72,9 @@ int fw_virtio_setup_vq(struct fw_virtio *vd, struct fw_vq *vq, unsigned index, u
 /* DRIVER_OK; fails if the device then reports NEEDS_RESET or FAILED. */
 int fw_virtio_driver_ok(struct fw_virtio *vd);
 
-/* Device configuration: a 32-bit field, and a 64-bit one read as two
- * halves under the configuration generation. */
+/* Device configuration: an 8-bit and a 32-bit field, and a 64-bit one read
+ * as two halves under the configuration generation. */
+uint8_t fw_virtio_cfg_read8(struct fw_virtio *vd, unsigned off);
 uint32_t fw_virtio_cfg_read32(struct fw_virtio *vd, unsigned off);
 uint64_t fw_virtio_cfg_read64(struct fw_virtio *vd, unsigned off);
 uint8_t fw_virtio_status(struct fw_virtio *vd);
