@@ -72,8 +72,8 @@ unit-check: $(UNIT_BINS)
 firmware-check: $(BUILD)/kvisor firmware
 	@KVISOR=$(BUILD)/kvisor FW_DIR=$(FW_DIR) tests/firmware/run
 
-guest-check: $(BUILD)/kvisor guest
-	@KVISOR=$(BUILD)/kvisor tests/guest/run
+guest-check: $(BUILD)/kvisor guest firmware
+	@KVISOR=$(BUILD)/kvisor FW_DIR=$(FW_DIR) tests/guest/run
 
 # CHECK_STAGES: a subset of tools/check's stages (default: all of them).
 check: setup
