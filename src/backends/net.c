@@ -14,8 +14,10 @@ static const struct {
 	const char *name;
 	net_open_fn open; /* NULL: not built yet */
 } net_modes[] = {
-	[NET_MODE_USER] = { "user", net_user_open }, [NET_MODE_PASST] = { "passt", NULL },
-	[NET_MODE_STREAM] = { "stream", NULL },      [NET_MODE_TAP] = { "tap", NULL },
+	[NET_MODE_USER] = { "user", net_user_open },
+	[NET_MODE_PASST] = { "passt", net_stream_open },
+	[NET_MODE_STREAM] = { "stream", net_stream_open },
+	[NET_MODE_TAP] = { "tap", NULL },
 	[NET_MODE_INTERNAL] = { "internal", NULL },
 };
 
