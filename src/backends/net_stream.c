@@ -53,6 +53,8 @@ struct net_stream {
 	bool rx_paused;    /* the device could not take a frame: until rx_ready */
 	bool tx_blocked;   /* send returned -EAGAIN: tx_ready owed */
 	bool kicked;
+	int fail_err;        /* a failure found inside send or rx_ready, for the kick ... */
+	const char *fail_op; /* ... to take the link down from the loop */
 	uint8_t *rx;
 	size_t rx_start, rx_end;
 	uint8_t *tx;
@@ -101,6 +103,26 @@ static void ns_eof(struct net_stream *ns)
 		ns_down(ns, "%s: the peer closed the connection", ns->what);
 }
 
+static void ns_kick(struct net_stream *ns)
+{
+	uint64_t one = 1;
+
+	if (!ns->kicked && write(ns->kickfd, &one, sizeof(one)) == sizeof(one))
+		ns->kicked = true;
+}
+
+/* A failure where the device may not be called back (inside send or
+ * rx_ready): the kick takes the link down from the loop. Frames to send
+ * are dropped meanwhile. */
+static void ns_fail(struct net_stream *ns, const char *op, int err)
+{
+	if (!ns->fail_err) {
+		ns->fail_op = op;
+		ns->fail_err = err;
+	}
+	ns_kick(ns);
+}
+
 /* Watch (fd) for what is wanted now: input unless paused, output while
  * bytes wait. evloop has no modify, so a change is a del and an add. */
 static void ns_rewatch(struct net_stream *ns)
@@ -123,17 +145,9 @@ static void ns_rewatch(struct net_stream *ns)
 		return;
 	r = evloop_add(ns->base.loop, ns->fd, ev, ns_io_cb, ns);
 	if (r < 0)
-		ns_down(ns, "%s: cannot watch the socket: %s", ns->what, strerror(-r));
+		ns_fail(ns, "cannot watch the socket", -r);
 	else
 		ns->watching = ev;
-}
-
-static void ns_kick(struct net_stream *ns)
-{
-	uint64_t one = 1;
-
-	if (!ns->kicked && write(ns->kickfd, &one, sizeof(one)) == sizeof(one))
-		ns->kicked = true;
 }
 
 /* Deliver the whole frames in the buffer. 0: none left whole; 1: stopped
@@ -246,6 +260,10 @@ static void ns_kick_cb(void *opaque, uint32_t events)
 	if (read(ns->kickfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("%s: %s: eventfd: %s", ns->base.name, ns->what, strerror(errno));
 	ns->kicked = false;
+	if (ns->fd >= 0 && ns->fail_err) {
+		ns_down(ns, "%s: %s: %s", ns->what, ns->fail_op, strerror(ns->fail_err));
+		return;
+	}
 	if (ns->fd >= 0 && !ns->rx_paused)
 		ns_rx(ns);
 	ns_rewatch(ns);
@@ -279,7 +297,7 @@ static int ns_send(struct net_backend *be, const struct iovec *iov, unsigned iov
 
 	for (unsigned i = 0; i < iovcnt; i++)
 		have += iov[i].iov_len;
-	if (ns->fd < 0 || have < len) { /* link down, or not (len) bytes: dropped */
+	if (ns->fd < 0 || ns->fail_err || have < len) { /* down, failed, not (len) bytes */
 		be->stats.tx_dropped++;
 		return 0;
 	}
@@ -299,7 +317,7 @@ static int ns_send(struct net_backend *be, const struct iovec *iov, unsigned iov
 			n = sendmsg(ns->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
 		if (n < 0 && errno != EAGAIN) {
-			ns_down(ns, "%s: write: %s", ns->what, strerror(errno));
+			ns_fail(ns, "write", errno);
 			be->stats.tx_dropped++;
 			return 0;
 		}

@@ -1,7 +1,7 @@
 /* Unit tests of the stream-framed backend, mode stream, with the test as
  * the peer: frames both ways, partial reads, several frames per read, bad
- * lengths, the peer closing, backpressure, a full socket, open errors.
- * Mode passt: check_net_passt.c. */
+ * lengths, the peer closing, a write failing, backpressure, a full socket,
+ * open errors. Mode passt: check_net_passt.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -269,6 +269,39 @@ START_TEST(test_peer_close)
 }
 END_TEST
 
+START_TEST(test_write_error)
+{
+	struct sfix s;
+	struct unit_capture cap;
+	uint8_t frame[64] = { 0 };
+	struct iovec iov = { frame, sizeof(frame) };
+	struct net_backend_stats st;
+	char out[512];
+
+	sfix_open(&s);
+	/* A frame for a full device: the backend stops watching for input,
+	 * so it sees the peer's close only when writing. */
+	s.p.can_rx = false;
+	write_all(s.fd, frame, rec(frame, 60, 1));
+	trun_for(s.loop, 20);
+	close(s.fd);
+	s.fd = -1;
+	/* The failure is not reported inside send: the device may hold its
+	 * lock there. The loop reports it. */
+	ck_assert_int_eq(net_backend_send(s.be, &iov, 1, sizeof(frame)), 0);
+	ck_assert_uint_eq(s.p.link_down, 0);
+	ck_assert_int_eq(net_backend_send(s.be, &iov, 1, sizeof(frame)), 0);
+	unit_capture_begin(&cap);
+	ck_assert(trun_until(s.loop, link_is_down, &s.p, 2000));
+	unit_capture_end(&cap, out, sizeof(out));
+	ck_assert_str_eq(out, "kvisor: net0: stream: write: Broken pipe: link down\n");
+	net_backend_stats(s.be, &st);
+	ck_assert_uint_eq(st.tx_dropped, 2);
+	ck_assert_uint_eq(st.tx_frames, 0);
+	sfix_close(&s);
+}
+END_TEST
+
 START_TEST(test_backpressure)
 {
 	struct sfix s;
@@ -396,6 +429,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_length_over_limit);
 	tcase_add_test(tc, test_length_under_minimum);
 	tcase_add_test(tc, test_peer_close);
+	tcase_add_test(tc, test_write_error);
 	tcase_add_test(tc, test_backpressure);
 	tcase_add_test(tc, test_tx_full_socket);
 	tcase_add_test(tc, test_stream_open_errors);
