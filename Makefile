@@ -8,7 +8,7 @@ comma   := ,
 ifeq ($(origin BUILD),undefined)
 BUILD   := $(if $(SANITIZE),build/san-$(subst $(comma),-,$(SANITIZE)),build)
 endif
-PKGS    := libelf zlib liblzma libzstd liblz4 liburing
+PKGS    := libelf zlib liblzma libzstd liblz4 liburing slirp
 # Capstone is dlopen()ed on first use (src/pvm/capstone_dl.c): headers only.
 DL_PKGS := capstone
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \

@@ -12,11 +12,11 @@ typedef int (*net_open_fn)(struct net_backend **out, const struct net_backend_op
 
 static const struct {
 	const char *name;
-	net_open_fn open; /* NULL: not built yet */
+	net_open_fn open;
 } net_modes[] = {
-	[NET_MODE_USER] = { "user", NULL },
-	[NET_MODE_PASST] = { "passt", NULL },
-	[NET_MODE_STREAM] = { "stream", NULL },
+	[NET_MODE_USER] = { "user", net_user_open },
+	[NET_MODE_PASST] = { "passt", net_stream_open },
+	[NET_MODE_STREAM] = { "stream", net_stream_open },
 	[NET_MODE_TAP] = { "tap", net_tap_open },
 	[NET_MODE_INTERNAL] = { "internal", net_internal_open },
 };
@@ -62,11 +62,6 @@ int net_backend_open(struct net_backend **out, const struct net_backend_opts *op
 	if (!peer || !peer->can_receive || !peer->receive || !peer->tx_ready) {
 		log_err("%s: network backend opened without a device", name);
 		return -EINVAL;
-	}
-	if (!net_modes[opts->mode].open) {
-		log_err("%s: network mode '%s' is not available in this build", name,
-			net_modes[opts->mode].name);
-		return -ENOSYS;
 	}
 	return net_modes[opts->mode].open(out, opts, loop, peer, peer_opaque);
 }

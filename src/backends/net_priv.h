@@ -36,6 +36,27 @@ void net_backend_init(struct net_backend *be, const struct net_backend_ops *ops,
 		      const struct net_backend_opts *opts, struct evloop *loop,
 		      const struct net_peer_ops *peer, void *peer_opaque);
 
+/* One hostfwd= rule: "tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"
+ * (an empty protocol means tcp, as in QEMU). Addresses are IPv4, in network
+ * byte order. */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr;  /* NET_HOSTFWD_HOST when not given */
+	uint16_t host_port;  /* 1-65535 */
+	uint32_t guest_addr; /* 0 when not given: the mode's default */
+	uint16_t guest_port; /* 1-65535 */
+};
+
+/* The host address a forward listens on when HOSTADDR is empty: loopback
+ * only (QEMU listens on every address); 0.0.0.0 asks for all of them. */
+#define NET_HOSTFWD_HOST 0x7f000001u /* 127.0.0.1, host byte order */
+
+/* Parse (text) into (out). 0, or -EINVAL with the reason in (err) (at most
+ * (errlen) bytes, quoting the bad part), e.g. "bad host port 'x' (1-65535)";
+ * the caller prints it after "<name>: hostfwd '<text>': ". */
+int net_hostfwd_parse(const char *text, struct net_hostfwd *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Per-mode open functions: (out) gets the base of a new backend. 0 or -errno,
  * after one line naming opts->name. */
 int net_user_open(struct net_backend **out, const struct net_backend_opts *opts,
