@@ -6,7 +6,8 @@
 #   TCP_PORT   a TCP sink in that namespace that hashes what it receives
 #   SEG_ADDR   our address on eth3 (internal segment A), SEG_PEER a responder on
 #              segment A, SEG_OTHER a responder on segment B (must stay unreachable)
-# Every result is a "T <name> <value>" line that the host compares.
+# Every result is a "T <name> <value>" line that the host compares. (No
+# wget -T: busybox 1.35's wget segfaults with it, also on the host.)
 # shellcheck disable=SC1091,SC2086
 . /net.env
 t() { echo "T $*"; }
@@ -22,8 +23,8 @@ mark "net: user"
 t "net_user_ip $(ifaddr eth0)"
 t "net_user_route $(ip route show default | sed -n 's/^default via \([0-9.]*\) dev eth0.*/\1/p')"
 t "net_user_dns $(sed -n 's/^nameserver //p' /etc/resolv.conf | head -n 1)"
-t "net_user_page $(wget -q -T 60 -O - "http://10.0.2.2:$HTTP_PORT/hello.txt")"
-set -- $(wget -q -T 120 -O - "http://10.0.2.2:$HTTP_PORT/big.bin" | sha256sum)
+t "net_user_page $(timeout 120 wget -q -O - "http://10.0.2.2:$HTTP_PORT/hello.txt")"
+set -- $(timeout 600 wget -q -O - "http://10.0.2.2:$HTTP_PORT/big.bin" | sha256sum)
 t "net_user_big $1"
 mark "net: big done"
 
@@ -45,7 +46,7 @@ a=$(ifaddr eth1)
 # passt gives the guest the host's own address and maps its gateway to the
 # host's loopback: reach the host server there, through eth1.
 gw=$(cat /tmp/router.eth1 2>/dev/null)
-t "net_passt_page $(wget -q -T 60 -O - "http://$gw:$HTTP_PORT/hello.txt")"
+t "net_passt_page $(timeout 120 wget -q -O - "http://$gw:$HTTP_PORT/hello.txt")"
 
 # --- eth2: tap, bridged to a test namespace -------------------------------------
 mark "net: tap"
