@@ -12,9 +12,10 @@
 struct vm;
 
 #define VIRTIO_NET_MAX_DEVICES 8 /* instances per VM (eth0..eth7) */
-/* The mode of --net without one. A single constant on purpose: the network
- * benchmark (tools/bench/net) decides between the user-mode NATs. */
-#define VIRTIO_NET_DEFAULT_MODE NET_MODE_USER
+/* The mode of --net without one: the user-mode NAT that measured faster in
+ * tools/bench/net (docs/performance.md, docs/networking.md): passt, 2.0x
+ * kvisor's libslirp mode's TCP throughput on 2026-12-03. */
+#define VIRTIO_NET_DEFAULT_MODE NET_MODE_PASST
 #define VIRTIO_NET_IFNAME_MAX   15 /* tap: IFNAMSIZ - 1 */
 #define VIRTIO_NET_SEGMENT_MAX  64 /* internal: bytes of a segment name */
 

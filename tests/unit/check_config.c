@@ -198,7 +198,7 @@ START_TEST(test_list_option)
 	ck_assert_uint_eq(net("net0")->nr_hostfwd, 0);
 	ck_assert_int_eq(
 		add("virtio-net", NULL,
-		    "hostfwd=tcp::8080-:80,restrict=on,hostfwd=udp:127.0.0.1:53-10.0.2.15:53"),
+		    "mode=user,hostfwd=tcp::8080-:80,restrict=on,hostfwd=udp:127.0.0.1:53-10.0.2.15:53"),
 		0);
 	p = net("net1");
 	ck_assert_uint_eq(p->nr_hostfwd, 2);
@@ -283,7 +283,7 @@ START_TEST(test_net_errors)
 		{ "ifname=tap0", "net0: ifname: only for mode tap" },
 		{ "mode=tap,hostfwd=tcp::80-:80", "net0: hostfwd: only for modes user and passt" },
 		{ "mode=passt,restrict=on", "net0: restrict: only for mode user" },
-		{ "path=/bin/x", "net0: path: only for modes passt and stream" },
+		{ "mode=user,path=/bin/x", "net0: path: only for modes passt and stream" },
 		{ "mode=tap,name=seg", "net0: name: only for mode internal" },
 		{ "mode=stream", "net0: mode stream needs path=SOCKET" },
 		{ "mode=stream,path=", "net0: mode stream needs path=SOCKET" },

@@ -279,13 +279,25 @@ START_TEST(test_passt_child)
 	ck_assert_int_eq(chmod(script, 0755), 0);
 	o.path = script;
 	kv = fake_kvisor(&o, &passt);
-	for (int i = 0; i < 300; i++) {
+	/* Wait until sleep sleeps: right after the exec it still loads its
+	 * locale files (their fds come and go), so "comm is sleep" is not
+	 * enough on a busy host. /proc/PID/syscall then starts with the number
+	 * of clock_nanosleep (230) or nanosleep (35). */
+	bool sleeping = false;
+
+	for (int i = 0; i < 3000 && !sleeping; i++) {
+		char sc[64] = "";
+
 		proc_read(passt, "comm", buf, sizeof(buf));
-		if (strcmp(buf, "sleep\n") == 0)
-			break;
-		usleep(10000);
+		if (strcmp(buf, "sleep\n") == 0) {
+			proc_read(passt, "syscall", sc, sizeof(sc));
+			sleeping = strncmp(sc, "230 ", 4) == 0 || strncmp(sc, "35 ", 3) == 0;
+		}
+		if (!sleeping)
+			usleep(10000);
 	}
 	ck_assert_str_eq(buf, "sleep\n");
+	ck_assert_msg(sleeping, "the fake passt never reached its sleep");
 	for (int fd = 0; fd < 1024; fd++) {
 		ssize_t n;
 
