@@ -1,7 +1,7 @@
 # Guest side of tests/guest/run's network checks (runs after userspace.sh in
 # the same boot). The host put its parameters in /net.env:
 #   HTTP_PORT  a host HTTP server on 127.0.0.1 (user NAT: 10.0.2.2; passt: the gateway)
-#   BIG        the size of big.bin on that server
+#   BIG        the size of big.bin on that server (2 MB in make check)
 #   TAP_PEER   the address of the test namespace behind eth2 (tap), TAP_ADDR ours
 #   TCP_PORT   a TCP sink in that namespace that hashes what it receives
 #   SEG_ADDR   our address on eth3 (internal segment A), SEG_PEER a responder on
@@ -47,6 +47,8 @@ a=$(ifaddr eth1)
 # host's loopback: reach the host server there, through eth1.
 gw=$(cat /tmp/router.eth1 2>/dev/null)
 t "net_passt_page $(timeout 120 wget -q -O - "http://$gw:$HTTP_PORT/hello.txt")"
+set -- $(timeout 600 wget -q -O - "http://$gw:$HTTP_PORT/big.bin" | sha256sum)
+t "net_passt_big $1"
 
 # --- eth2: tap, bridged to a test namespace -------------------------------------
 mark "net: tap"
