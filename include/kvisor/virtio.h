@@ -92,6 +92,18 @@ void virtio_dev_unlock(struct virtio_dev *dev);
 int virtio_dev_pop(struct virtio_dev *dev, unsigned q, struct vq_chain *chain)
 	__attribute__((warn_unused_result));
 
+/* Like virtio_dev_pop, except that an empty ring leaves the queue's
+ * notifications as they are: off while the device serves the queue after a
+ * kick (the transport turns them off before queue_notify), so 0 only means
+ * "empty now". For a device that comes back to the queue on its own soon,
+ * while the driver keeps adding chains without paying for kicks (virtio-net
+ * transmit: QEMU's tx bottom half does the same). Such a device must, once
+ * it stops coming back, end with a virtio_dev_pop that returns 0 (which
+ * turns notifications on and looks once more), or a chain added meanwhile
+ * waits for a kick the driver never sends. Lock held. */
+int virtio_dev_pop_polled(struct virtio_dev *dev, unsigned q, struct vq_chain *chain)
+	__attribute__((warn_unused_result));
+
 /* Return chain (head) of queue (q) with (written) bytes written by the
  * device (lock held). No interrupt yet: call virtio_dev_notify once after
  * a batch of pushes. During a reset the ring is left alone: the chain is

@@ -17,17 +17,22 @@
 #include "net_user_priv.h"
 
 /*
- * Guest frames are not fed to slirp inside net_backend_send: slirp answers
- * some at once (ARP, DHCP), and receive() must not run inside the device's
- * send. send copies the frame into a bounded queue and kicks an eventfd;
- * the kick feeds the queue to slirp_input and runs a cycle. A full queue is
- * -EAGAIN; tx_ready follows the drain.
+ * Guest frames go to slirp_input inside net_backend_send, copied first
+ * (slirp parses ARP in place, and the device's iovecs are guest memory the
+ * guest may rewrite meanwhile). slirp answers some of them at once (ARP,
+ * DHCP, and the ACK of every in-order TCP segment): those reach the device
+ * while its transmit pass runs, which it allows (a backend may call it back
+ * from inside send), so a guest that waits for ACKs sees them a loop turn
+ * sooner. The socket and timer side of slirp (a "cycle") then runs once per
+ * loop turn from the kick eventfd, however many frames came in: libslirp
+ * wants every poll to follow a fill, and host sockets a new connection
+ * opened must be watched. slirp queues what it cannot write, so send never
+ * says -EAGAIN.
  */
 
-#define NU_TXQ_CAP   (256u * 1024u) /* queued guest frames, bytes (>= one largest frame) */
-#define NU_FRAME_PAD 60u            /* Ethernet's minimum: slirp's ARP code reads that far */
+#define NU_FRAME_PAD 60u /* Ethernet's minimum: slirp's ARP code reads that far */
 
-/* The guest's queued frames into slirp, a cycle, then tx_ready if owed. */
+/* A cycle on the loop, after the frames of this turn. */
 static void nu_kick_cb(void *opaque, uint32_t events)
 {
 	struct net_user *nu = opaque;
@@ -37,19 +42,7 @@ static void nu_kick_cb(void *opaque, uint32_t events)
 		log_ratelimited(&nu->rl, LOG_WARN, "%s: eventfd: %s", nu->base.name,
 				strerror(errno));
 	nu->kicked = false;
-	for (size_t off = 0; off < nu->txq_len;) {
-		uint32_t len;
-
-		memcpy(&len, nu->txq + off, sizeof(len));
-		slirp_input(nu->slirp, nu->txq + off + sizeof(len), (int)len);
-		off += sizeof(len) + ((len + 3u) & ~3u);
-	}
-	nu->txq_len = 0;
 	net_user_cycle(nu);
-	if (nu->tx_blocked) {
-		nu->tx_blocked = false;
-		nu->base.peer->tx_ready(nu->base.peer_opaque);
-	}
 }
 
 static void nu_kick(struct net_user *nu)
@@ -112,20 +105,12 @@ static void nu_callbacks(SlirpCb *cb)
 static int nu_send(struct net_backend *be, const struct iovec *iov, unsigned iovcnt, size_t len)
 {
 	struct net_user *nu = (struct net_user *)be;
-	size_t plen = len < NU_FRAME_PAD ? NU_FRAME_PAD : len;
-	size_t rec = sizeof(uint32_t) + ((plen + 3u) & ~(size_t)3u);
-	uint8_t *p = nu->txq + nu->txq_len + sizeof(uint32_t);
-	uint32_t len32 = (uint32_t)plen;
 	size_t got = 0;
 
-	if (nu->txq_len + rec > NU_TXQ_CAP) {
-		nu->tx_blocked = true;
-		return -EAGAIN;
-	}
 	for (unsigned i = 0; i < iovcnt && got < len; i++) {
 		size_t n = iov[i].iov_len < len - got ? iov[i].iov_len : len - got;
 
-		memcpy(p + got, iov[i].iov_base, n);
+		memcpy(nu->frame + got, iov[i].iov_base, n);
 		got += n;
 	}
 	if (got < len) { /* the iovec holds less than (len): not a frame */
@@ -134,11 +119,14 @@ static int nu_send(struct net_backend *be, const struct iovec *iov, unsigned iov
 	}
 	/* Pad with zeros as the wire would: slirp reads headers without
 	 * checking the length against them. */
-	memset(p + len, 0, rec - sizeof(uint32_t) - len);
-	memcpy(nu->txq + nu->txq_len, &len32, sizeof(len32));
-	nu->txq_len += rec;
+	if (len < NU_FRAME_PAD) {
+		memset(nu->frame + len, 0, NU_FRAME_PAD - len);
+		got = NU_FRAME_PAD;
+	}
 	be->stats.tx_frames++;
 	be->stats.tx_bytes += len;
+	net_user_clock(nu);
+	slirp_input(nu->slirp, nu->frame, (int)got);
 	nu_kick(nu);
 	return 0;
 }
@@ -169,7 +157,7 @@ static void nu_close(struct net_backend *be)
 		close(nu->timerfd);
 	if (nu->kickfd >= 0)
 		close(nu->kickfd);
-	free(nu->txq);
+	free(nu->frame);
 	free(nu);
 }
 
@@ -273,6 +261,7 @@ int net_user_open(struct net_backend **out, const struct net_backend_opts *opts,
 		return -ENOMEM;
 	net_backend_init(&nu->base, &nu_ops, opts, loop, peer, peer_opaque);
 	nu->armed_ms = NU_NO_DEADLINE;
+	nu->polled_ms = -1;
 	nu->timerfd = nu->kickfd = -1;
 	nu->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (nu->epfd >= 0)
@@ -284,8 +273,8 @@ int net_user_open(struct net_backend **out, const struct net_backend_opts *opts,
 		log_err("%s: user: %s", nu->base.name, strerror(-r));
 		goto err;
 	}
-	nu->txq = malloc(NU_TXQ_CAP);
-	if (!nu->txq) {
+	nu->frame = malloc(NET_FRAME_MAX);
+	if (!nu->frame) {
 		r = -ENOMEM;
 		goto err;
 	}

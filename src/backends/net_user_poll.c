@@ -309,6 +309,8 @@ void net_user_cycle(struct net_user *nu)
 	struct epoll_event evs[NU_GATHER];
 	int n = epoll_wait(nu->epfd, evs, NU_GATHER, 0);
 
+	nu->polled_ms = nu_now_ns() / 1000000;
+
 	nu->poll_rx_ok = nu_rx_ok(nu);
 	for (int i = 0; i < n; i++)
 		nu->fds[evs[i].data.fd].ready = evs[i].events;
@@ -318,6 +320,12 @@ void net_user_cycle(struct net_user *nu)
 			nu->fds[evs[i].data.fd].ready = 0;
 	nu_timers_run(nu);
 	net_user_fill(nu, nu_rx_ok(nu)); /* again: receive() may have filled the device */
+}
+
+void net_user_clock(struct net_user *nu)
+{
+	if (nu->polled_ms < 0 || nu_now_ns() / 1000000 - nu->polled_ms > NU_CLOCK_SLACK_MS)
+		net_user_cycle(nu);
 }
 
 void net_user_epfd_cb(void *opaque, uint32_t events)

@@ -11,6 +11,8 @@
 #include "net_priv.h"
 
 #define NU_NO_DEADLINE INT64_MAX
+/* How old slirp's idea of the time may be when a guest frame goes in. */
+#define NU_CLOCK_SLACK_MS 20
 
 struct nu_fd {          /* one host fd slirp watches, indexed by fd */
 	uint32_t want;  /* the events registered in epfd; 0: not registered */
@@ -43,13 +45,12 @@ struct net_user {
 	unsigned nfds;
 	uint32_t gen;
 	struct nu_timer *timers;
-	int64_t armed_ms; /* the timerfd's deadline, NU_NO_DEADLINE if none */
+	int64_t armed_ms;  /* the timerfd's deadline, NU_NO_DEADLINE if none */
+	int64_t polled_ms; /* the last slirp_pollfds_poll (CLOCK_MONOTONIC); -1: none */
 	bool rx_masked;   /* the last fill left reading off (backpressure) */
 	bool poll_rx_ok;  /* this cycle's poll may read (the device takes frames) */
 	bool kicked;      /* kickfd written, its callback not run yet */
-	bool tx_blocked;  /* send returned -EAGAIN: tx_ready owed */
-	uint8_t *txq;     /* queued guest frames: u32 length, data padded to 4 */
-	size_t txq_len;
+	uint8_t *frame;   /* NET_FRAME_MAX bytes: a guest frame copied for slirp_input */
 	struct log_ratelimit rl;
 };
 
@@ -63,6 +64,14 @@ void net_user_fill(struct net_user *nu, bool rx_ok);
 
 /* One round: the ready fds and due timers to slirp, then a fill. */
 void net_user_cycle(struct net_user *nu);
+
+/* Before slirp_input: libslirp stamps new UDP sessions' expiry and its TCP
+ * timers with the time of its last slirp_pollfds_poll, which is all that
+ * updates its clock; after an idle spell with no cycle (no timer armed)
+ * that time is old, and a new session would expire at the next fill (a DNS
+ * query after 10 idle seconds would lose its answer). Runs a cycle first
+ * when the last poll is more than NU_CLOCK_SLACK_MS old. */
+void net_user_clock(struct net_user *nu);
 
 /* Loop callbacks of the epoll set (readable) and of the timerfd. */
 void net_user_epfd_cb(void *opaque, uint32_t events);

@@ -120,8 +120,8 @@ static void virtio_net_queue_notify(void *opaque, unsigned q)
 		nd->loop_locked = false;
 }
 
-/* The tx pass ran out of budget and continues here, after the loop served
- * the others. */
+/* The next tx pass after one that served chains, once the loop served the
+ * others (virtio_net_tx_pass says why). */
 static void virtio_net_kick(void *opaque, uint32_t events)
 {
 	struct virtio_net *nd = opaque;

@@ -120,7 +120,7 @@ struct virtio_net {
 	uint8_t *tx_buf;
 	struct vq_chain tx_chain;
 	struct iovec tx_iov[VIRTIO_NET_TX_IOV_MAX + 1];
-	int kick_efd; /* the tx pass used its budget: it continues from here */
+	int kick_efd; /* the next tx pass, after one that served chains (kicks stay off) */
 
 	struct virtio_net_stats stats;
 };
@@ -169,8 +169,10 @@ void virtio_net_rx_reset(struct virtio_net *nd);
 /* --- transmit (virtio_net_tx.c), lock held -------------------------------- */
 
 /* Serve the tx queue: send the held frame, then chains, until the ring is
- * empty, the backend says -EAGAIN or the budget is spent (then the kick
- * eventfd continues). Notifies the driver once. */
+ * empty, the backend says -EAGAIN or the budget is spent. A pass that
+ * served chains leaves the driver's kicks off and runs again from the kick
+ * eventfd; one that found the ring empty turns them on. Notifies the
+ * driver once. */
 void virtio_net_tx_pass(struct virtio_net *nd);
 
 /* The backend can take frames again (net_peer_ops.tx_ready). */

@@ -15,6 +15,7 @@ struct virtio_transport_ops {
 	void (*lock)(struct virtio_dev *dev);
 	void (*unlock)(struct virtio_dev *dev);
 	int (*pop)(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
+	int (*pop_polled)(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
 	void (*push)(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
 	void (*unpop)(struct virtio_dev *dev, unsigned q, unsigned n);
 	void (*notify)(struct virtio_dev *dev, unsigned q);

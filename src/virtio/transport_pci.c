@@ -377,6 +377,7 @@ static const struct virtio_transport_ops virtio_pci_transport_ops = {
 	.lock = virtio_pci_lock,
 	.unlock = virtio_pci_unlock,
 	.pop = virtio_pci_pop,
+	.pop_polled = virtio_pci_pop_polled,
 	.push = virtio_pci_push,
 	.unpop = virtio_pci_unpop,
 	.notify = virtio_pci_notify,

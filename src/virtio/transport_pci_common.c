@@ -393,7 +393,9 @@ void virtio_pci_common_write(struct virtio_pci *vp, uint32_t off, const void *da
 	pthread_mutex_unlock(&vp->lock);
 }
 
-int virtio_pci_pop(struct virtio_dev *dev, unsigned qi, struct vq_chain *chain)
+/* virtio_pci_pop and virtio_pci_pop_polled: (rearm) says whether an empty
+ * ring turns notifications back on. */
+static int virtio_pci_take(struct virtio_dev *dev, unsigned qi, struct vq_chain *chain, bool rearm)
 {
 	struct virtio_pci *vp = virtio_pci_of(dev);
 	struct virtio_pci_queue *q;
@@ -414,9 +416,19 @@ int virtio_pci_pop(struct virtio_dev *dev, unsigned qi, struct vq_chain *chain)
 		}
 		/* Empty: ask for kicks again, then look once more, so a chain
 		 * added meanwhile is not left waiting for a kick never sent. */
-		if (!vq_enable_notify(&q->vq, true))
+		if (!rearm || !vq_enable_notify(&q->vq, true))
 			return 0;
 	}
+}
+
+int virtio_pci_pop(struct virtio_dev *dev, unsigned qi, struct vq_chain *chain)
+{
+	return virtio_pci_take(dev, qi, chain, true);
+}
+
+int virtio_pci_pop_polled(struct virtio_dev *dev, unsigned qi, struct vq_chain *chain)
+{
+	return virtio_pci_take(dev, qi, chain, false);
 }
 
 void virtio_pci_push(struct virtio_dev *dev, unsigned qi, uint16_t head, uint32_t written)

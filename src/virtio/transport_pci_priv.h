@@ -115,6 +115,7 @@ void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why);
 
 /* The device API's queue and feature operations (transport_pci_common.c). */
 int virtio_pci_pop(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
+int virtio_pci_pop_polled(struct virtio_dev *dev, unsigned q, struct vq_chain *chain);
 void virtio_pci_push(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
 void virtio_pci_unpop(struct virtio_dev *dev, unsigned q, unsigned n);
 void virtio_pci_notify(struct virtio_dev *dev, unsigned q);

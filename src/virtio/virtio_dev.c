@@ -40,6 +40,11 @@ int virtio_dev_pop(struct virtio_dev *dev, unsigned q, struct vq_chain *chain)
 	return dev->ops->pop(dev, q, chain);
 }
 
+int virtio_dev_pop_polled(struct virtio_dev *dev, unsigned q, struct vq_chain *chain)
+{
+	return dev->ops->pop_polled(dev, q, chain);
+}
+
 void virtio_dev_push(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t written)
 {
 	dev->ops->push(dev, q, head, written);

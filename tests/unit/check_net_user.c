@@ -1,6 +1,7 @@
 /* Unit tests of the user-mode NAT backend (libslirp on the event loop):
  * real exchanges with crafted frames (ARP, DHCP, an IPv6 router
- * advertisement, UDP to a host socket and back, a host forward's SYN), restrict=on, backpressure, and the exact
+ * advertisement, UDP to a host socket and back, a host forward's SYN), frames
+ * into slirp inside send, restrict=on, backpressure, and the exact
  * errors of hostfwd= rules. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -233,6 +234,42 @@ START_TEST(test_udp_to_host)
 }
 END_TEST
 
+/* Frames go to slirp inside send: its answers (the ARP reply) reach the
+ * device before send returns, and a burst of datagrams larger than any
+ * queue reaches the host without the loop turning; send never says
+ * -EAGAIN. The first frame comes before slirp ever polled: its clock is
+ * set first (net_user_clock), or the new UDP session would be expired at
+ * the next fill and its answer lost (test_udp_to_host). */
+START_TEST(test_frames_inline)
+{
+	struct net_backend_opts o = { 0 };
+	struct ufix u;
+	uint8_t f[1600], gw[6];
+	char payload[1400], buf[1500];
+	uint16_t port;
+	int s = udp_socket(&port), rcvbuf = 1 << 20, got = 0;
+	struct iovec iov = { f, 0 };
+
+	ck_assert_int_eq(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+	ufix_open(&u, &o);
+	iov.iov_len = nf_arp_request(f, nf_guest_mac, GUEST_IP, GW_IP);
+	ck_assert_int_eq(net_backend_send(u.be, &iov, 1, iov.iov_len), 0);
+	ck_assert_uint_eq(u.p.nframes, 1); /* the loop has not run */
+	ck_assert(nf_is_arp_reply(u.p.frames[0], u.p.lens[0], GW_IP, gw));
+	memset(payload, 'x', sizeof(payload));
+	for (unsigned i = 0; i < 300; i++) { /* 420 KB */
+		iov.iov_len = nf_udp(f, gw, nf_guest_mac, GUEST_IP, GW_IP, 5555, port, payload,
+				     sizeof(payload));
+		ck_assert_int_eq(net_backend_send(u.be, &iov, 1, iov.iov_len), 0);
+	}
+	while (recv(s, buf, sizeof(buf), 0) == (ssize_t)sizeof(payload))
+		got++;
+	ck_assert_int_eq(got, 300);
+	close(s);
+	ufix_close(&u);
+}
+END_TEST
+
 START_TEST(test_restrict)
 {
 	struct net_backend_opts o = { .restrict_outbound = true };
@@ -436,6 +473,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_dhcp);
 	tcase_add_test(tc, test_ipv6_router_advert);
 	tcase_add_test(tc, test_udp_to_host);
+	tcase_add_test(tc, test_frames_inline);
 	tcase_add_test(tc, test_restrict);
 	tcase_add_test(tc, test_hostfwd_tcp);
 	tcase_add_test(tc, test_backpressure);

@@ -2,7 +2,11 @@
  * driver played from the host side over a fake backend: features and
  * configuration, offload negotiation, the transmit path (with and without a
  * vnet header, software checksums, malformed chains, -EAGAIN and
- * tx_ready), the link status, the default MAC and the counters. */
+ * tx_ready, kicks kept off while the guest sends), the link status, the
+ * default MAC and the counters. */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
 #include "virtio_net_fixture.h"
 
 #include "kvisor/device.h"
@@ -411,6 +415,82 @@ START_TEST(test_tx_budget)
 }
 END_TEST
 
+/* A guest whose next frame answers the backend, as a TCP sender's next
+ * segment answers the NAT's ACK: each send makes the backend write an
+ * eventfd on the loop, whose callback adds the next chain the way a driver
+ * does (a kick only when the device has not set NO_NOTIFY), after the pass
+ * that sent the frame. The device must keep kicks off while the guest is
+ * busy: one kick for the whole stream (the test's first), and kicks on
+ * again once the ring stays empty. */
+static struct {
+	int efd;
+	unsigned left, kicks;
+} clocked;
+
+static void clocked_send_hook(void)
+{
+	uint64_t one = 1;
+
+	if (clocked.left)
+		ck_assert_int_eq(write(clocked.efd, &one, sizeof(one)), sizeof(one));
+}
+
+static void clocked_answer(void *opaque, uint32_t events)
+{
+	static const struct virtio_net_hdr h;
+	uint64_t v;
+
+	ck_assert_int_eq(read(clocked.efd, &v, sizeof(v)), sizeof(v));
+	clocked.left--;
+	tx_add(&h, budget_frame, sizeof(budget_frame), 1);
+	if (!(td_used_flags(&d, TXQ) & 1)) {
+		clocked.kicks++;
+		td_kick(&d, TXQ);
+	}
+}
+
+START_TEST(test_tx_kicks_suppressed)
+{
+	struct virtio_net_hdr h = { 0 };
+	const unsigned n = 100;
+
+	start(false, 0, true);
+	drive(F_V1);
+	make_frame(budget_frame, sizeof(budget_frame), 1);
+	clocked.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ck_assert_int_ge(clocked.efd, 0);
+	clocked.left = n - 1;
+	clocked.kicks = 0;
+	ck_assert_int_eq(evloop_add(td_vm.io, clocked.efd, EPOLLIN, clocked_answer, NULL), 0);
+	fb.send_hook = clocked_send_hook;
+	tx_add(&h, budget_frame, sizeof(budget_frame), 1);
+	td_kick(&d, TXQ);
+	for (unsigned t = 0; __atomic_load_n(&fb.nsent, __ATOMIC_ACQUIRE) < n; t++) {
+		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
+		td_sleep_ms(1);
+	}
+	/* The pass after the last frame finds nothing: kicks are on again. */
+	for (unsigned t = 0; td_used_flags(&d, TXQ) & 1; t++) {
+		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
+		td_sleep_ms(1);
+	}
+	ck_assert_int_eq(evloop_del(td_vm.io, clocked.efd), 0);
+	close(clocked.efd);
+	ck_assert_uint_eq(clocked.left, 0);
+	ck_assert_uint_eq(clocked.kicks, 0);
+	ck_assert_uint_eq(td_used_idx(&d, TXQ), n);
+	ck_assert_uint_eq(stats().tx_frames, n);
+	/* Idle now: the next frame needs a kick, and gets served. */
+	fb.send_hook = NULL;
+	tx_add(&h, budget_frame, sizeof(budget_frame), 1);
+	td_kick(&d, TXQ);
+	for (unsigned t = 0; td_used_idx(&d, TXQ) != n + 1; t++) {
+		ck_assert_uint_lt(t, TD_TIMEOUT_MS);
+		td_sleep_ms(1);
+	}
+}
+END_TEST
+
 static uint8_t generation(void)
 {
 	return (uint8_t)td_common_read(&d, VIRTIO_PCI_COMMON_CFGGEN, 1);
@@ -531,6 +611,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_tx_eagain);
 	tcase_add_test(tc, test_tx_backend_error);
 	tcase_add_test(tc, test_tx_budget);
+	tcase_add_test(tc, test_tx_kicks_suppressed);
 	tcase_add_test(tc, test_link_changed);
 	tcase_add_test(tc, test_default_mac);
 	tcase_add_test(tc, test_stats_getter);

@@ -494,6 +494,12 @@ static inline uint16_t td_used_idx(struct td_dev *d, unsigned qi)
 	return __atomic_load_n((uint16_t *)td_hva(d->q[qi].used + 2), __ATOMIC_ACQUIRE);
 }
 
+/* The device's used ring flags of queue (qi) (VIRTQ_USED_F_NO_NOTIFY: 1). */
+static inline uint16_t td_used_flags(struct td_dev *d, unsigned qi)
+{
+	return __atomic_load_n((uint16_t *)td_hva(d->q[qi].used), __ATOMIC_ACQUIRE);
+}
+
 /* The device's avail_event (EVENT_IDX) of queue (qi). */
 static inline uint16_t td_avail_event(struct td_dev *d, unsigned qi)
 {

@@ -25,13 +25,15 @@
 #define F_V1  (1ULL << VIRTIO_F_VERSION_1)
 
 /* The test device: pushes every chain at once (writing its writable bytes
- * with 0xab), or holds them when asked to. */
+ * with 0xab), or holds them when asked to; pops with virtio_dev_pop, or
+ * with virtio_dev_pop_polled when asked to. */
 static struct fake {
 	struct virtio_dev *dev;
 	uint8_t cfg[FAKE_CFG_SIZE];
 	unsigned notifies[FAKE_QUEUES];
 	unsigned resets;
 	bool hold;
+	bool polled; /* take chains with virtio_dev_pop_polled */
 	unsigned nheld;
 	struct {
 		unsigned q;
@@ -57,7 +59,8 @@ static void fake_queue_notify(void *opaque, unsigned q)
 	int r;
 
 	__atomic_add_fetch(&fake.notifies[q], 1, __ATOMIC_SEQ_CST);
-	while ((r = virtio_dev_pop(fake.dev, q, &fake.chain)) > 0) {
+	while ((r = fake.polled ? virtio_dev_pop_polled(fake.dev, q, &fake.chain) :
+				  virtio_dev_pop(fake.dev, q, &fake.chain)) > 0) {
 		uint8_t fill[64];
 
 		if (fake.hold) {
