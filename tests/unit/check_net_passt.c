@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -260,6 +261,19 @@ static int kill_kvisor(pid_t kv, pid_t passt)
 	return status;
 }
 
+/* Whether (pid) is blocked in a sleep system call (the first field of
+ * /proc/PID/syscall is the number of the call it is in). */
+static bool in_sleep_call(pid_t pid)
+{
+	char buf[256];
+	long nr;
+
+	proc_read(pid, "syscall", buf, sizeof(buf));
+	if (sscanf(buf, "%ld", &nr) != 1)
+		return false; /* "running", or gone */
+	return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+}
+
 /* With a stand-in for passt that only sleeps (it neither closes fds nor
  * reads its socket): its fds are exactly stdin (/dev/null), stdout, stderr
  * and the socket as fd 3; no signal is blocked; kvisor's death kills it. */
@@ -279,12 +293,14 @@ START_TEST(test_passt_child)
 	ck_assert_int_eq(chmod(script, 0755), 0);
 	o.path = script;
 	kv = fake_kvisor(&o, &passt);
-	for (int i = 0; i < 300; i++) {
-		proc_read(passt, "comm", buf, sizeof(buf));
-		if (strcmp(buf, "sleep\n") == 0)
-			break;
+	/* Look once sleep sleeps, not as soon as its name shows: from its
+	 * exec on, the dynamic loader and setlocale() open files of their own
+	 * (fd 4: libc.so.6, locale files) and close them again. The bound only
+	 * catches a stand-in that never gets there. */
+	for (int i = 0; i < 1000 && !in_sleep_call(passt); i++)
 		usleep(10000);
-	}
+	ck_assert_msg(in_sleep_call(passt), "the stand-in for passt never went to sleep");
+	proc_read(passt, "comm", buf, sizeof(buf));
 	ck_assert_str_eq(buf, "sleep\n");
 	for (int fd = 0; fd < 1024; fd++) {
 		ssize_t n;
