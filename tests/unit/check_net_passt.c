@@ -86,7 +86,7 @@ START_TEST(test_passt_exchange)
 			      "passt answered %u frames, ARP %d DHCP %d", seen, arp, offer);
 		for (; seen < p.nframes; seen++) {
 			arp |= nf_is_arp_reply(p.frames[seen], p.lens[seen], nf_ip(10, 0, 2, 2),
-					       sha);
+					       nf_guest_mac, sha);
 			offer |= frame_is_offer(&p, seen, 0x12345678);
 		}
 	}
