@@ -284,32 +284,29 @@ static void open_fails(const char *seg, char *msg, size_t cap)
 
 START_TEST(test_segment_names)
 {
-	char long_ok[65], too_long[66], msg[512];
+	static const struct {
+		const char *seg, *why;
+	} bad[] = {
+		{ "", "must be 1 to 64 characters, got 0" },
+		{ /* 65 */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		  "must be 1 to 64 characters, got 65" },
+		{ "a/b", "'a/b' may only contain A-Z a-z 0-9 _ . -" },
+		{ "lan 2", "'lan 2' may only contain A-Z a-z 0-9 _ . -" },
+		{ "..", "'..' may not start with '.'" },
+		{ ".hidden", "'.hidden' may not start with '.'" },
+	};
+	char long_ok[65], msg[512], want[512];
 	struct net_backend *be;
 	struct tpeer p;
 
 	run_setup("names");
 	open_fails(NULL, msg, sizeof(msg));
 	ck_assert_str_eq(msg, "kvisor: net3: internal: no segment name (name=SEG)\n");
-	open_fails("", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name must be 1 to 64 characters, "
-			      "got 0\n");
-	memset(too_long, 'x', 65);
-	too_long[65] = '\0';
-	open_fails(too_long, msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name must be 1 to 64 characters, "
-			      "got 65\n");
-	open_fails("a/b", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name 'a/b' may only contain "
-			      "A-Z a-z 0-9 _ . -\n");
-	open_fails("lan 2", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name 'lan 2' may only contain "
-			      "A-Z a-z 0-9 _ . -\n");
-	open_fails("..", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name '..' may not start with '.'\n");
-	open_fails(".hidden", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name '.hidden' may not start with "
-			      "'.'\n");
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		open_fails(bad[i].seg, msg, sizeof(msg));
+		snprintf(want, sizeof(want), "kvisor: net3: name: segment name %s\n", bad[i].why);
+		ck_assert_str_eq(msg, want);
+	}
 
 	/* The longest name works although its path is longer than sun_path. */
 	memset(long_ok, 'y', 64);
