@@ -123,6 +123,12 @@ int config_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_r
 int config_add_device(struct vm_config *cfg, const char *type, const char *id, const char *opts,
 		      char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Format one error line into (err) of (errlen) bytes (nothing when err is
+ * NULL or errlen 0; cut to fit); returns -EINVAL. For the builders above
+ * and for the check() hooks of device types (kvisor/device.h). */
+int config_error(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* The instance with (id), or NULL. */
 const struct config_device *config_find_device(const struct vm_config *cfg, const char *id);
 

@@ -7,10 +7,6 @@
 
 struct config_device;
 
-/* Format one line into (err) (when not NULL); returns -EINVAL. */
-int config_error(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Whether (id) has the syntax of a device id (and of a VM name): a letter,
  * then letters, digits, '-' or '_', at most CONFIG_ID_MAX - 1 bytes. */
 bool config_id_valid(const char *id);

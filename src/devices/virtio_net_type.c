@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,21 +29,6 @@ void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6])
 	mac[5] = (uint8_t)(mac[5] + index);
 }
 
-static int virtio_net_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int virtio_net_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static int virtio_net_hex(char c)
 {
 	return isdigit((unsigned char)c)  ? c - '0' :
@@ -67,17 +51,16 @@ static int virtio_net_parse_mac(const struct config_device *inst, const char *s,
 		mac[i] = (uint8_t)(hi << 4 | lo);
 	}
 	if (mac[0] & 1)
-		return virtio_net_err(err, errlen,
-				      "%s: mac: %s is a multicast address (the first octet must "
-				      "be even)",
-				      inst->id, s);
+		return config_error(err, errlen,
+				    "%s: mac: %s is a multicast address (the first octet must "
+				    "be even)",
+				    inst->id, s);
 	if (!memcmp(mac, zero, 6))
-		return virtio_net_err(err, errlen, "%s: mac: %s is not a valid address", inst->id,
-				      s);
+		return config_error(err, errlen, "%s: mac: %s is not a valid address", inst->id, s);
 	return 0;
 bad:
-	return virtio_net_err(err, errlen, "%s: mac: expected XX:XX:XX:XX:XX:XX (hex), got '%s'",
-			      inst->id, s);
+	return config_error(err, errlen, "%s: mac: expected XX:XX:XX:XX:XX:XX (hex), got '%s'",
+			    inst->id, s);
 }
 
 /* "[ADDR]:PORT" of a host forward: ADDR empty or IPv4, PORT 1-65535. */
@@ -97,14 +80,13 @@ static int virtio_net_fwd_end(const struct config_device *inst, const char *fwd,
 		return -1;
 	*colon = '\0';
 	if (*buf && inet_pton(AF_INET, buf, &a) != 1)
-		return virtio_net_err(err, errlen,
-				      "%s: hostfwd: invalid address '%s' in '%s' (IPv4)", inst->id,
-				      buf, fwd);
+		return config_error(err, errlen, "%s: hostfwd: invalid address '%s' in '%s' (IPv4)",
+				    inst->id, buf, fwd);
 	port = isdigit((unsigned char)colon[1]) ? strtoul(colon + 1, &end, 10) : 0;
 	if (!port || *end || port > 65535)
-		return virtio_net_err(err, errlen,
-				      "%s: hostfwd: invalid port '%s' in '%s' (1 to 65535)",
-				      inst->id, colon + 1, fwd);
+		return config_error(err, errlen,
+				    "%s: hostfwd: invalid port '%s' in '%s' (1 to 65535)", inst->id,
+				    colon + 1, fwd);
 	return 0;
 }
 
@@ -127,10 +109,10 @@ static int virtio_net_check_fwd(const struct config_device *inst, const char *fw
 	if (ret != -1)
 		return ret;
 bad:
-	return virtio_net_err(err, errlen,
-			      "%s: hostfwd: expected tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:"
-			      "GUESTPORT, got '%s'",
-			      inst->id, fwd);
+	return config_error(err, errlen,
+			    "%s: hostfwd: expected tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:"
+			    "GUESTPORT, got '%s'",
+			    inst->id, fwd);
 }
 
 #define M(mode) (1u << (mode))
@@ -167,19 +149,18 @@ static int virtio_net_check(struct config_device *inst, char *err, size_t errlen
 	for (size_t i = 0; i < sizeof(virtio_net_mode_opts) / sizeof(virtio_net_mode_opts[0]); i++)
 		if (!(virtio_net_mode_opts[i].modes & M(p->mode)) &&
 		    config_device_opt(inst, virtio_net_mode_opts[i].key))
-			return virtio_net_err(err, errlen, "%s: %s: only for %s", inst->id,
-					      virtio_net_mode_opts[i].key,
-					      virtio_net_mode_opts[i].which);
+			return config_error(err, errlen, "%s: %s: only for %s", inst->id,
+					    virtio_net_mode_opts[i].key,
+					    virtio_net_mode_opts[i].which);
 	if (p->mode == NET_MODE_STREAM && (!p->path || !*p->path))
-		return virtio_net_err(err, errlen, "%s: mode stream needs path=SOCKET", inst->id);
+		return config_error(err, errlen, "%s: mode stream needs path=SOCKET", inst->id);
 	if (p->mode == NET_MODE_INTERNAL && (!p->segment || !*p->segment))
-		return virtio_net_err(err, errlen, "%s: mode internal needs name=SEGMENT",
-				      inst->id);
+		return config_error(err, errlen, "%s: mode internal needs name=SEGMENT", inst->id);
 	if (p->segment && !virtio_net_segment_valid(p->segment))
-		return virtio_net_err(err, errlen,
-				      "%s: name: invalid segment name '%s' (letters, digits, '.', "
-				      "'-' or '_', not starting with '.')",
-				      inst->id, p->segment);
+		return config_error(err, errlen,
+				    "%s: name: invalid segment name '%s' (letters, digits, '.', "
+				    "'-' or '_', not starting with '.')",
+				    inst->id, p->segment);
 	for (unsigned i = 0; i < p->nr_hostfwd; i++) {
 		ret = virtio_net_check_fwd(inst, p->hostfwd[i], err, errlen);
 		if (ret)

@@ -452,6 +452,19 @@ START_TEST(test_add_errors)
 END_TEST
 
 /* The instance limit is a rule of the type, reported with the id. */
+/* The error line of the builders and of device types' check hooks. */
+START_TEST(test_error_line)
+{
+	char line[8] = "unset";
+
+	ck_assert_int_eq(config_error(NULL, 0, "%s", "dropped"), -EINVAL);
+	ck_assert_int_eq(config_error(line, 0, "%s", "dropped"), -EINVAL);
+	ck_assert_str_eq(line, "unset");
+	ck_assert_int_eq(config_error(line, sizeof(line), "net%u: %s", 1u, "mac"), -EINVAL);
+	ck_assert_str_eq(line, "net1: m"); /* cut to fit */
+}
+END_TEST
+
 START_TEST(test_disk_limit)
 {
 	for (unsigned i = 0; i < VIRTIO_BLK_MAX_DISKS; i++)
@@ -486,6 +499,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_ids);
 	tcase_add_test(tc, test_add_errors);
 	tcase_add_test(tc, test_disk_limit);
+	tcase_add_test(tc, test_error_line);
 	suite_add_tcase(s, tc);
 	return s;
 }

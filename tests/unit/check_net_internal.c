@@ -13,7 +13,7 @@
 
 #include "kvisor/evloop.h"
 #include "kvisor/net.h"
-#include "net_frames_l2.h"
+#include "net_frames.h"
 #include "net_tpeer.h"
 #include "unit_capture.h"
 #include "unit_tmpdir.h"
@@ -64,8 +64,8 @@ static void ep_send(struct net_backend *be, const uint8_t dst[6], unsigned src, 
 	struct iovec iov[2] = { { f, 3 }, { f + 3, len - 3 } };
 
 	mac_of(smac, src);
-	nfl2_eth(f, dst, smac, 0x88b5); /* local experimental ethertype */
-	memset(f + NFL2_ETH_LEN, tag, len - NFL2_ETH_LEN);
+	nf_eth(f, dst, smac, 0x88b5); /* local experimental ethertype */
+	memset(f + NF_ETH_HLEN, tag, len - NF_ETH_HLEN);
 	ck_assert_int_eq(net_backend_send(be, iov, 2, len), 0);
 }
 
@@ -120,7 +120,7 @@ START_TEST(test_broadcast_stays_in_segment)
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 07777, 0700);
 
-	ep_send(ea1, nfl2_broadcast, 1, 100, 0xa1);
+	ep_send(ea1, nf_bcast, 1, 100, 0xa1);
 	tpeer_pump(1, 2000);
 	tpeer_pump(0, 50); /* anything else would arrive now */
 	ck_assert_uint_eq(a2.frames, 1);
@@ -128,7 +128,7 @@ START_TEST(test_broadcast_stays_in_segment)
 	ck_assert_uint_eq(a1.frames, 0);
 	ck_assert_uint_eq(b1.frames, 0);
 
-	ep_send(eb1, nfl2_broadcast, 3, 60, 0xb1);
+	ep_send(eb1, nf_bcast, 3, 60, 0xb1);
 	tpeer_pump(0, 50);
 	ck_assert_uint_eq(a1.frames + a2.frames + b1.frames, 1);
 
@@ -172,7 +172,7 @@ START_TEST(test_unicast_learning)
 	ck_assert_uint_eq(a3.frames, 1);
 
 	/* Once e1 has seen MAC 2 come from e2, frames to it go to e2 alone. */
-	ep_send(e2, nfl2_broadcast, 2, 64, 2);
+	ep_send(e2, nf_bcast, 2, 64, 2);
 	tpeer_pump(2, 2000);
 	ck_assert_uint_eq(a1.frames, 1);
 	ep_send(e1, mac2, 1, 1514, 3);
@@ -234,7 +234,7 @@ START_TEST(test_endpoints_gone)
 	e1 = ep_open("net0", "lan", 1, &a1);
 	e2 = ep_open("net1", "lan", 2, &a2);
 	mac_of(mac2, 2);
-	ep_send(e2, nfl2_broadcast, 2, 64, 1); /* e1 learns MAC 2 */
+	ep_send(e2, nf_bcast, 2, 64, 1); /* e1 learns MAC 2 */
 	tpeer_pump(1, 2000);
 	ck_assert_uint_eq(a1.frames, 1);
 
@@ -246,7 +246,7 @@ START_TEST(test_endpoints_gone)
 	make_stale("lan", "00000000deadbeef");
 	snprintf(stale, sizeof(stale), "%s/kvisor/net/lan/00000000deadbeef", rundir);
 	ck_assert_int_eq(access(stale, F_OK), 0);
-	ep_send(e1, nfl2_broadcast, 1, 64, 2);
+	ep_send(e1, nf_bcast, 1, 64, 2);
 	ck_assert_int_eq(access(stale, F_OK), -1);
 	ck_assert_int_eq(errno, ENOENT);
 
@@ -284,32 +284,29 @@ static void open_fails(const char *seg, char *msg, size_t cap)
 
 START_TEST(test_segment_names)
 {
-	char long_ok[65], too_long[66], msg[512];
+	static const struct {
+		const char *seg, *why;
+	} bad[] = {
+		{ "", "must be 1 to 64 characters, got 0" },
+		{ /* 65 */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		  "must be 1 to 64 characters, got 65" },
+		{ "a/b", "'a/b' may only contain A-Z a-z 0-9 _ . -" },
+		{ "lan 2", "'lan 2' may only contain A-Z a-z 0-9 _ . -" },
+		{ "..", "'..' may not start with '.'" },
+		{ ".hidden", "'.hidden' may not start with '.'" },
+	};
+	char long_ok[65], msg[512], want[512];
 	struct net_backend *be;
 	struct tpeer p;
 
 	run_setup("names");
 	open_fails(NULL, msg, sizeof(msg));
 	ck_assert_str_eq(msg, "kvisor: net3: internal: no segment name (name=SEG)\n");
-	open_fails("", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name must be 1 to 64 characters, "
-			      "got 0\n");
-	memset(too_long, 'x', 65);
-	too_long[65] = '\0';
-	open_fails(too_long, msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name must be 1 to 64 characters, "
-			      "got 65\n");
-	open_fails("a/b", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name 'a/b' may only contain "
-			      "A-Z a-z 0-9 _ . -\n");
-	open_fails("lan 2", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name 'lan 2' may only contain "
-			      "A-Z a-z 0-9 _ . -\n");
-	open_fails("..", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name '..' may not start with '.'\n");
-	open_fails(".hidden", msg, sizeof(msg));
-	ck_assert_str_eq(msg, "kvisor: net3: name: segment name '.hidden' may not start with "
-			      "'.'\n");
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		open_fails(bad[i].seg, msg, sizeof(msg));
+		snprintf(want, sizeof(want), "kvisor: net3: name: segment name %s\n", bad[i].why);
+		ck_assert_str_eq(msg, want);
+	}
 
 	/* The longest name works although its path is longer than sun_path. */
 	memset(long_ok, 'y', 64);
@@ -389,7 +386,7 @@ START_TEST(test_backpressure)
 	/* Nothing is read while the device cannot take it... */
 	a2.refuse = true;
 	for (unsigned i = 0; i < 3; i++)
-		ep_send(e1, nfl2_broadcast, 1, 80, (uint8_t)(10 + i));
+		ep_send(e1, nf_bcast, 1, 80, (uint8_t)(10 + i));
 	tpeer_pump(0, 100);
 	ck_assert_uint_eq(a2.frames, 0);
 	ck_assert_uint_ge(a2.asked, 1);
@@ -412,7 +409,7 @@ START_TEST(test_backpressure)
 	 * The kernel queues up to qlen + 1 datagrams. */
 	n = q + 6;
 	for (unsigned i = 0; i < n; i++)
-		ep_send(e1, nfl2_broadcast, 1, 60, (uint8_t)i);
+		ep_send(e1, nf_bcast, 1, 60, (uint8_t)i);
 	tpeer_pump(0, 100);
 	kept = a2.frames - 3;
 	ck_assert_uint_ge(kept, q);

@@ -28,7 +28,7 @@
 
 #include "kvisor/evloop.h"
 #include "kvisor/net.h"
-#include "net_frames_l2.h"
+#include "net_frames.h"
 #include "net_tpeer.h"
 #include "unit_capture.h"
 
@@ -97,6 +97,14 @@ static int tap_send(struct net_backend *be, const uint8_t *frame, size_t len)
 	return net_backend_send(be, iov, 2, sizeof(hdr) + len);
 }
 
+/* Send an ARP request from the guest (guest) for (host). */
+static int tap_send_arp(struct net_backend *be, uint32_t guest, uint32_t host)
+{
+	uint8_t f[NF_ETH_MIN];
+
+	return tap_send(be, f, nf_arp_request(f, guest_mac, guest, host));
+}
+
 /* Wait up to (ms) for a frame (from frame (*seen) on) that (match)
  * accepts; frames before it are skipped. */
 static bool tap_wait(struct tpeer *p, unsigned *seen, unsigned ms,
@@ -110,7 +118,7 @@ static bool tap_wait(struct tpeer *p, unsigned *seen, unsigned ms,
 			size_t len;
 			const uint8_t *h = tpeer_frame(p, *seen, &len);
 
-			ck_assert_uint_ge(len, NET_VNET_HDR_LEN + NFL2_ETH_LEN);
+			ck_assert_uint_ge(len, NET_VNET_HDR_LEN + NF_ETH_HLEN);
 			/* No offload enabled: no partial checksum, no GSO. */
 			ck_assert_uint_eq(h[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM, 0);
 			ck_assert_uint_eq(h[1], VIRTIO_NET_HDR_GSO_NONE);
@@ -136,7 +144,7 @@ static bool match_arp(const uint8_t *f, size_t len, void *arg)
 {
 	struct arp_want *w = arg;
 
-	return nfl2_is_arp_reply(f, len, w->ip, guest_mac, w->mac);
+	return nf_is_arp_reply(f, len, w->ip, guest_mac, w->mac);
 }
 
 struct ping_want {
@@ -148,7 +156,7 @@ static bool match_ping(const uint8_t *f, size_t len, void *arg)
 {
 	struct ping_want *w = arg;
 
-	return nfl2_is_icmp_reply(f, len, w->from, w->to, 0x4b56, w->seq, 56);
+	return nf_is_icmp_reply(f, len, w->from, w->to, 0x4b56, w->seq, 56);
 }
 
 /* ARP for (host) from (guest) through (be), then ping it (seq); asserts
@@ -170,13 +178,12 @@ static unsigned arp_and_ping(struct net_backend *be, struct tpeer *p, uint32_t g
 	 * the kernel's link watch activates its queue, within about 1 s. */
 	while (arps < 6 && !found) {
 		arps++;
-		ck_assert_int_eq(tap_send(be, f, nfl2_arp_request(f, guest_mac, guest, host)), 0);
+		ck_assert_int_eq(tap_send_arp(be, guest, host), 0);
 		found = tap_wait(p, &seen, 500, match_arp, &aw);
 	}
 	ck_assert_msg(found, "no ARP reply");
 	ck_assert_int_eq(tap_send(be, f,
-				  nfl2_icmp_echo(f, aw.mac, guest_mac, guest, host, 0x4b56, seq,
-						 56)),
+				  nf_icmp_echo(f, aw.mac, guest_mac, guest, host, 0x4b56, seq, 56)),
 			 0);
 	ck_assert_msg(tap_wait(p, &seen, 3000, match_ping, &pw), "no echo reply");
 	return arps;
@@ -204,7 +211,6 @@ START_TEST(test_host_only)
 	struct net_backend *be;
 	char name[IFNAMSIZ];
 	struct tpeer p;
-	uint8_t f[128];
 	unsigned arps;
 
 	if (!tap_env("host-only"))
@@ -215,16 +221,15 @@ START_TEST(test_host_only)
 	ck_assert_uint_eq(net_backend_offloads(be), ALL_OFFLOADS);
 
 	/* Down: frames go nowhere, counted. */
-	ck_assert_int_eq(tap_send(be, f, nfl2_arp_request(f, guest_mac, 0x0a4d0002, 0x0a4d0001)),
-			 0);
+	ck_assert_int_eq(tap_send_arp(be, nf_ip(10, 77, 0, 2), nf_ip(10, 77, 0, 1)), 0);
 	net_backend_stats(be, &st);
 	ck_assert_uint_eq(st.tx_dropped, 1);
 	ck_assert_uint_eq(st.tx_frames, 0);
 
 	/* Host-only: the host side gets an address. */
 	sh("ip addr add 10.77.0.1/24 dev %s && ip link set %s up", name, name);
-	arps = arp_and_ping(be, &p, 0x0a4d0002, 0x0a4d0001, 1);
-	arps += arp_and_ping(be, &p, 0x0a4d0002, 0x0a4d0001, 2);
+	arps = arp_and_ping(be, &p, nf_ip(10, 77, 0, 2), nf_ip(10, 77, 0, 1), 1);
+	arps += arp_and_ping(be, &p, nf_ip(10, 77, 0, 2), nf_ip(10, 77, 0, 1), 2);
 	net_backend_stats(be, &st);
 	ck_assert_uint_eq(st.tx_frames, arps + 2);
 	ck_assert_uint_eq(st.tx_bytes, arps * 60 + 2 * (14 + 20 + 8 + 56));
@@ -282,7 +287,7 @@ START_TEST(test_bridged_and_tx_backpressure)
 	   "ip link set vup up && ip link set %s up && "
 	   "ip addr add 10.78.0.1/24 dev vhost && ip link set vhost up",
 	   name, name);
-	arps = arp_and_ping(be, &p, 0x0a4e0002, 0x0a4e0001, 1);
+	arps = arp_and_ping(be, &p, nf_ip(10, 78, 0, 2), nf_ip(10, 78, 0, 1), 1);
 
 	/* A slow uplink (a 80 kbit/s queue) keeps frames in flight, a small
 	 * send buffer on the tap then makes writes fail with EAGAIN: the
@@ -294,7 +299,7 @@ START_TEST(test_bridged_and_tx_backpressure)
 	/* To a MAC nobody has: the bridge hands the frame itself (no clone,
 	 * still charged to the tap) to the uplink's queue. */
 	memset(f, 0, sizeof(f));
-	nfl2_eth(f, (const uint8_t[6]){ 0x02, 0, 0, 0, 0, 0x99 }, guest_mac, 0x88b5);
+	nf_eth(f, (const uint8_t[6]){ 0x02, 0, 0, 0, 0, 0x99 }, guest_mac, 0x88b5);
 	while (sent < 20 && (ret = tap_send(be, f, 1000)) == 0)
 		sent++;
 	ck_assert_int_eq(ret, -EAGAIN);
@@ -314,12 +319,11 @@ END_TEST
 
 START_TEST(test_rx_backpressure)
 {
-	struct arp_want aw = { .ip = 0x0a4f0001 };
+	struct arp_want aw = { .ip = nf_ip(10, 79, 0, 1) };
 	struct net_backend *be;
 	char name[IFNAMSIZ];
 	unsigned seen = 0;
 	struct tpeer p;
-	uint8_t f[128];
 
 	if (!tap_env("rx-backpressure"))
 		return;
@@ -327,8 +331,7 @@ START_TEST(test_rx_backpressure)
 	created_name(name);
 	sh("ip addr add 10.79.0.1/24 dev %s && ip link set %s up", name, name);
 	p.refuse = true;
-	ck_assert_int_eq(tap_send(be, f, nfl2_arp_request(f, guest_mac, 0x0a4f0002, 0x0a4f0001)),
-			 0);
+	ck_assert_int_eq(tap_send_arp(be, nf_ip(10, 79, 0, 2), nf_ip(10, 79, 0, 1)), 0);
 	tpeer_pump(0, 200);
 	ck_assert_uint_eq(p.frames, 0);
 	ck_assert_uint_eq(p.asked, 1); /* and not asked again: the fd is not watched */
@@ -391,7 +394,6 @@ START_TEST(test_deleted)
 	struct net_backend *be;
 	char name[IFNAMSIZ];
 	struct tpeer p;
-	uint8_t f[128];
 
 	if (!tap_env("deleted"))
 		return;
@@ -400,7 +402,7 @@ START_TEST(test_deleted)
 	sh("ip link del %s", name);
 	tpeer_pump(0, 100);
 	ck_assert_int_eq(p.link, 0);
-	ck_assert_int_eq(tap_send(be, f, nfl2_arp_request(f, guest_mac, 1, 2)), 0);
+	ck_assert_int_eq(tap_send_arp(be, nf_ip(10, 81, 0, 2), nf_ip(10, 81, 0, 1)), 0);
 	net_backend_stats(be, &st);
 	ck_assert_uint_eq(st.tx_dropped, 1);
 	net_backend_close(be);
@@ -503,7 +505,7 @@ START_TEST(test_user_owned)
 	ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
 	ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
 	be = tap_open("kvt-user", &p);
-	arp_and_ping(be, &p, 0x0a500002, 0x0a500001, 1);
+	arp_and_ping(be, &p, nf_ip(10, 80, 0, 2), nf_ip(10, 80, 0, 1), 1);
 	net_backend_close(be);
 	ck_assert_uint_ne(if_nametoindex("kvt-user"), 0);
 	evloop_destroy(tpeer_loop);

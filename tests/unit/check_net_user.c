@@ -71,7 +71,7 @@ static int ufix_wait(struct ufix *u, bool (*match)(const uint8_t *f, size_t len,
 
 static bool match_arp_gw(const uint8_t *f, size_t len, void *arg)
 {
-	return nf_is_arp_reply(f, len, GW_IP, arg);
+	return nf_is_arp_reply(f, len, GW_IP, nf_guest_mac, arg);
 }
 
 /* The guest asks for the gateway's MAC (slirp learns the guest's). */

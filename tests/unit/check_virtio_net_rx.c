@@ -63,11 +63,27 @@ START_TEST(test_rx_single_too_small)
 }
 END_TEST
 
+/* The 600-byte frame (f) arrived in three mergeable chains of 256 bytes
+ * (head, gpa): 256 + 256 + 100 bytes with the header, num_buffers 3. */
+static void expect_600_in_three(const uint16_t head[3], const uint64_t gpa[3], const uint8_t *f)
+{
+	uint8_t got[600];
+
+	expect_used(RXQ, head[0], 256);
+	expect_used(RXQ, head[1], 256);
+	expect_used(RXQ, head[2], 100);
+	ck_assert_uint_eq(le16toh(hdr_at(gpa[0]).num_buffers), 3);
+	guest_read(gpa[0] + HDR, got, 244);
+	guest_read(gpa[1], got + 244, 256);
+	guest_read(gpa[2], got + 500, 100);
+	ck_assert_mem_eq(got, f, sizeof(got));
+}
+
 /* MRG_RXBUF: a frame spread over as many chains as it needs, num_buffers
  * in the first header, nothing pushed before all are filled. */
 START_TEST(test_rx_mergeable)
 {
-	uint8_t f[600], got[600];
+	uint8_t f[600];
 	uint64_t gpa[4];
 	uint16_t head[4];
 
@@ -77,15 +93,8 @@ START_TEST(test_rx_mergeable)
 		head[i] = rx_add(256, &gpa[i]);
 	td_kick(&d, RXQ);
 	make_frame(f, sizeof(f), 3);
-	be_receive(f, sizeof(f)); /* 612 bytes with the header: 256 + 256 + 100 */
-	expect_used(RXQ, head[0], 256);
-	expect_used(RXQ, head[1], 256);
-	expect_used(RXQ, head[2], 100);
-	ck_assert_uint_eq(le16toh(hdr_at(gpa[0]).num_buffers), 3);
-	guest_read(gpa[0] + HDR, got, 244);
-	guest_read(gpa[1], got + 244, 256);
-	guest_read(gpa[2], got + 500, 100);
-	ck_assert_mem_eq(got, f, sizeof(f));
+	be_receive(f, sizeof(f)); /* 612 bytes with the header */
+	expect_600_in_three(head, gpa, f);
 	ck_assert_uint_eq(td_irqs(RXQ + 1), 1);
 	be_receive(f, 60);
 	expect_used(RXQ, head[3], HDR + 60);
@@ -171,7 +180,7 @@ END_TEST
  * (the chains it looked at go back unused) until the driver adds one. */
 START_TEST(test_rx_mergeable_waits)
 {
-	uint8_t f[600], got[600];
+	uint8_t f[600];
 	uint64_t gpa[3];
 	uint16_t head[3];
 
@@ -188,14 +197,7 @@ START_TEST(test_rx_mergeable_waits)
 	ck_assert_uint_eq(fb.rx_ready, 0);
 	head[2] = rx_add(256, &gpa[2]);
 	td_kick(&d, RXQ);
-	expect_used(RXQ, head[0], 256);
-	expect_used(RXQ, head[1], 256);
-	expect_used(RXQ, head[2], 100);
-	ck_assert_uint_eq(le16toh(hdr_at(gpa[0]).num_buffers), 3);
-	guest_read(gpa[0] + HDR, got, 244);
-	guest_read(gpa[1], got + 244, 256);
-	guest_read(gpa[2], got + 500, 100);
-	ck_assert_mem_eq(got, f, sizeof(f));
+	expect_600_in_three(head, gpa, f);
 	loop_sync();
 	ck_assert_uint_eq(fb.rx_ready, 1);
 	ck_assert(be_can_receive());

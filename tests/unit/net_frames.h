@@ -1,6 +1,8 @@
-/* Ethernet frames for network tests: builders (ARP, IPv4 with UDP, a DHCP
- * discover; real checksums) and parsers for the fields tests look at in
- * replies (ARP, UDP, TCP, DHCP). Addresses are uint32_t in network order. */
+/* Ethernet frames for network tests: builders (ARP, IPv4 with UDP or an
+ * ICMP echo request, a DHCP discover, an ICMPv6 router solicitation) with
+ * real checksums, so that slirp, passt or a kernel behind a tap answers
+ * them; parsers for the fields tests look at in replies (ARP, UDP, TCP,
+ * ICMP echo, DHCP). IPv4 addresses are uint32_t in network order (nf_ip). */
 #ifndef KVISOR_TESTS_NET_FRAMES_H
 #define KVISOR_TESTS_NET_FRAMES_H
 
@@ -10,18 +12,22 @@
 #include <stdint.h>
 #include <string.h>
 
-#define NF_ETH_HLEN      14u
-#define NF_ETH_MIN       60u /* without the FCS: frames are padded to this */
-#define NF_ETH_ARP       0x0806
-#define NF_ETH_IP        0x0800
-#define NF_IP_HLEN       20u
-#define NF_UDP_HLEN      8u
-#define NF_IPPROTO_TCP   6
-#define NF_IPPROTO_UDP   17
-#define NF_TCP_SYN       0x02
-#define NF_TCP_ACK       0x10
-#define NF_DHCP_DISCOVER 1
-#define NF_DHCP_OFFER    2
+#define NF_ETH_HLEN        14u
+#define NF_ETH_MIN         60u /* without the FCS: frames are padded to this */
+#define NF_ETH_ARP         0x0806
+#define NF_ETH_IP          0x0800
+#define NF_IP_HLEN         20u
+#define NF_UDP_HLEN        8u
+#define NF_ICMP_HLEN       8u /* an echo request or reply, before its data */
+#define NF_IPPROTO_ICMP    1
+#define NF_IPPROTO_TCP     6
+#define NF_IPPROTO_UDP     17
+#define NF_TCP_SYN         0x02
+#define NF_TCP_ACK         0x10
+#define NF_DHCP_DISCOVER   1
+#define NF_DHCP_OFFER      2
+#define NF_ICMP_ECHO_REPLY 0
+#define NF_ICMP_ECHO       8
 
 static const uint8_t nf_bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static const uint8_t nf_guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
@@ -87,23 +93,32 @@ static inline size_t nf_arp_request(uint8_t *f, const uint8_t mac[6], uint32_t s
 	return NF_ETH_MIN;
 }
 
+/* An IPv4 header (no options, checksum set) at (ip) for (l4len) bytes of
+ * protocol (proto) from (src) to (dst); returns where those bytes go. */
+static inline uint8_t *nf_ip4_hdr(uint8_t *ip, uint8_t proto, uint32_t src, uint32_t dst,
+				  size_t l4len)
+{
+	memset(ip, 0, NF_IP_HLEN);
+	ip[0] = 0x45; /* version 4, 5 words */
+	nf_put16(ip + 2, (uint16_t)(NF_IP_HLEN + l4len));
+	ip[8] = 64; /* TTL */
+	ip[9] = proto;
+	memcpy(ip + 12, &src, 4);
+	memcpy(ip + 16, &dst, 4);
+	nf_put16(ip + 10, nf_fold(nf_sum(ip, NF_IP_HLEN, 0)));
+	return ip + NF_IP_HLEN;
+}
+
 /* A UDP datagram in IPv4 in Ethernet, both checksums set; its length. */
 static inline size_t nf_udp(uint8_t *f, const uint8_t dst_mac[6], const uint8_t src_mac[6],
 			    uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
 			    const void *data, size_t len)
 {
-	uint8_t *ip = f + nf_eth(f, dst_mac, src_mac, NF_ETH_IP), *u = ip + NF_IP_HLEN;
 	uint16_t ulen = (uint16_t)(NF_UDP_HLEN + len);
+	uint8_t *ip = f + nf_eth(f, dst_mac, src_mac, NF_ETH_IP);
+	uint8_t *u = nf_ip4_hdr(ip, NF_IPPROTO_UDP, src, dst, ulen);
 	uint32_t sum;
 
-	memset(ip, 0, NF_IP_HLEN);
-	ip[0] = 0x45;
-	nf_put16(ip + 2, (uint16_t)(NF_IP_HLEN + ulen));
-	ip[8] = 64;
-	ip[9] = NF_IPPROTO_UDP;
-	memcpy(ip + 12, &src, 4);
-	memcpy(ip + 16, &dst, 4);
-	nf_put16(ip + 10, nf_fold(nf_sum(ip, NF_IP_HLEN, 0)));
 	nf_put16(u, sport);
 	nf_put16(u + 2, dport);
 	nf_put16(u + 4, ulen);
@@ -114,6 +129,27 @@ static inline size_t nf_udp(uint8_t *f, const uint8_t dst_mac[6], const uint8_t 
 	sum = nf_fold(nf_sum(u, ulen, sum));
 	nf_put16(u + 6, sum ? (uint16_t)sum : 0xffff);
 	return NF_ETH_HLEN + NF_IP_HLEN + ulen;
+}
+
+/* An ICMP echo request (id, seq) with (plen) bytes of data (a pattern
+ * from seq) in IPv4 in Ethernet, checksums set; its length. */
+static inline size_t nf_icmp_echo(uint8_t *f, const uint8_t dst_mac[6], const uint8_t src_mac[6],
+				  uint32_t src, uint32_t dst, uint16_t id, uint16_t seq,
+				  size_t plen)
+{
+	size_t ilen = NF_ICMP_HLEN + plen;
+	uint8_t *ip = f + nf_eth(f, dst_mac, src_mac, NF_ETH_IP);
+	uint8_t *m = nf_ip4_hdr(ip, NF_IPPROTO_ICMP, src, dst, ilen);
+
+	m[0] = NF_ICMP_ECHO;
+	m[1] = 0;
+	nf_put16(m + 2, 0);
+	nf_put16(m + 4, id);
+	nf_put16(m + 6, seq);
+	for (size_t i = 0; i < plen; i++)
+		m[NF_ICMP_HLEN + i] = (uint8_t)(i * 7 + seq);
+	nf_put16(m + 2, nf_fold(nf_sum(m, ilen, 0)));
+	return NF_ETH_HLEN + NF_IP_HLEN + ilen;
 }
 
 /* A DHCP discover from (mac) with transaction id (xid); its length. */
@@ -173,13 +209,15 @@ static inline int nf_icmp6_type(const uint8_t *f, size_t len)
 	return f[NF_ETH_HLEN + NF_IP6_HLEN];
 }
 
-/* An ARP reply from (sip)? Its sender MAC into (sha) if non-NULL. */
-static inline bool nf_is_arp_reply(const uint8_t *f, size_t len, uint32_t sip, uint8_t sha[6])
+/* An ARP reply from (sip) addressed to MAC (to)? Its sender MAC into (sha)
+ * if non-NULL. */
+static inline bool nf_is_arp_reply(const uint8_t *f, size_t len, uint32_t sip, const uint8_t to[6],
+				   uint8_t sha[6])
 {
 	const uint8_t *a = f + NF_ETH_HLEN;
 
-	if (len < NF_ETH_HLEN + 28 || nf_get16(f + 12) != NF_ETH_ARP || nf_get16(a + 6) != 2 ||
-	    memcmp(a + 14, &sip, 4) != 0)
+	if (len < NF_ETH_HLEN + 28 || nf_get16(f + 12) != NF_ETH_ARP || memcmp(f, to, 6) != 0 ||
+	    nf_get16(a + 6) != 2 || memcmp(a + 14, &sip, 4) != 0)
 		return false;
 	if (sha)
 		memcpy(sha, a + 8, 6);
@@ -189,14 +227,16 @@ static inline bool nf_is_arp_reply(const uint8_t *f, size_t len, uint32_t sip, u
 struct nf_ip4 {
 	uint32_t src, dst;
 	uint8_t proto;
-	uint16_t sport, dport;
+	const uint8_t *l4; /* what follows the IP header, up to its total length */
+	size_t l4_len;
+	uint16_t sport, dport; /* UDP and TCP */
 	uint8_t tcp_flags;
 	const uint8_t *data; /* the UDP payload */
 	size_t len;
 };
 
-/* An IPv4 frame with a UDP or TCP header: its fields into (out). The IP
- * header checksum must be right. */
+/* An IPv4 frame with at least 8 bytes after its header (UDP, TCP, ICMP):
+ * its fields into (out). The IP header checksum must be right. */
 static inline bool nf_parse_ip4(const uint8_t *f, size_t len, struct nf_ip4 *out)
 {
 	const uint8_t *ip = f + NF_ETH_HLEN, *l4;
@@ -214,8 +254,12 @@ static inline bool nf_parse_ip4(const uint8_t *f, size_t len, struct nf_ip4 *out
 	memcpy(&out->src, ip + 12, 4);
 	memcpy(&out->dst, ip + 16, 4);
 	out->proto = ip[9];
-	out->sport = nf_get16(l4);
-	out->dport = nf_get16(l4 + 2);
+	out->l4 = l4;
+	out->l4_len = tot - ihl;
+	if (out->proto == NF_IPPROTO_UDP || out->proto == NF_IPPROTO_TCP) {
+		out->sport = nf_get16(l4);
+		out->dport = nf_get16(l4 + 2);
+	}
 	if (out->proto == NF_IPPROTO_UDP) {
 		out->data = l4 + NF_UDP_HLEN;
 		out->len = tot - ihl - NF_UDP_HLEN;
@@ -223,6 +267,20 @@ static inline bool nf_parse_ip4(const uint8_t *f, size_t len, struct nf_ip4 *out
 		out->tcp_flags = l4[13];
 	}
 	return true;
+}
+
+/* An ICMP echo reply (id, seq) from (sip) to (dip) with (plen) bytes of
+ * data, both checksums right? */
+static inline bool nf_is_icmp_reply(const uint8_t *f, size_t len, uint32_t sip, uint32_t dip,
+				    uint16_t id, uint16_t seq, size_t plen)
+{
+	struct nf_ip4 ip;
+
+	if (!nf_parse_ip4(f, len, &ip) || ip.proto != NF_IPPROTO_ICMP || ip.src != sip ||
+	    ip.dst != dip || ip.l4_len != NF_ICMP_HLEN + plen)
+		return false;
+	return ip.l4[0] == NF_ICMP_ECHO_REPLY && nf_fold(nf_sum(ip.l4, ip.l4_len, 0)) == 0 &&
+	       nf_get16(ip.l4 + 4) == id && nf_get16(ip.l4 + 6) == seq;
 }
 
 /* The DHCP message type of a reply to (xid), its offered address into
