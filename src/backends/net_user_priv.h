@@ -47,10 +47,10 @@ struct net_user {
 	struct nu_timer *timers;
 	int64_t armed_ms;  /* the timerfd's deadline, NU_NO_DEADLINE if none */
 	int64_t polled_ms; /* the last slirp_pollfds_poll (CLOCK_MONOTONIC); -1: none */
-	bool rx_masked;   /* the last fill left reading off (backpressure) */
-	bool poll_rx_ok;  /* this cycle's poll may read (the device takes frames) */
-	bool kicked;      /* kickfd written, its callback not run yet */
-	uint8_t *frame;   /* NET_FRAME_MAX bytes: a guest frame copied for slirp_input */
+	bool rx_masked;    /* the last fill left reading off (backpressure) */
+	bool poll_rx_ok;   /* this cycle's poll may read (the device takes frames) */
+	bool kicked;       /* kickfd written, its callback not run yet */
+	uint8_t *frame;    /* NET_FRAME_MAX bytes: a guest frame copied for slirp_input */
 	struct log_ratelimit rl;
 };
 

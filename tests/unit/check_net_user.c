@@ -255,7 +255,7 @@ START_TEST(test_frames_inline)
 	iov.iov_len = nf_arp_request(f, nf_guest_mac, GUEST_IP, GW_IP);
 	ck_assert_int_eq(net_backend_send(u.be, &iov, 1, iov.iov_len), 0);
 	ck_assert_uint_eq(u.p.nframes, 1); /* the loop has not run */
-	ck_assert(nf_is_arp_reply(u.p.frames[0], u.p.lens[0], GW_IP, gw));
+	ck_assert(nf_is_arp_reply(u.p.frames[0], u.p.lens[0], GW_IP, nf_guest_mac, gw));
 	memset(payload, 'x', sizeof(payload));
 	for (unsigned i = 0; i < 300; i++) { /* 420 KB */
 		iov.iov_len = nf_udp(f, gw, nf_guest_mac, GUEST_IP, GW_IP, 5555, port, payload,
